@@ -1,0 +1,1 @@
+"""Data generators: every data set of the course is made here, seeded, with no download."""

@@ -1,0 +1,120 @@
+"""Generate the student notebooks in ``chapters/`` from the nbgrader sources in ``solutions/``.
+
+One source, three outputs: ``solutions/<ch>/<ch>.ipynb`` is the answer key (with hidden
+tests); nbgrader's ``generate_assignment`` strips solutions and hidden tests; we then tag the
+cells a student has still to complete so that the book (strict build) and nbval accept that
+they raise, and the page shows the exercise rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+#: Tags added to exercise cells and their test cells in the student version.
+#: ``raises-exception`` lets nbclient/Jupyter Book and nbval run on past them;
+#: ``remove-output`` keeps the traceback of an unanswered exercise off the page.
+EXERCISE_TAGS = ("raises-exception", "remove-output")
+IGNORED = {".ipynb_checkpoints", "__pycache__"}
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The course root: the nearest folder upwards holding ``solutions/`` and ``_toc.yml``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "solutions").is_dir() and (folder / "_toc.yml").is_file():
+            return folder
+    raise SystemExit(f"lstm-course: no course root (with solutions/ and _toc.yml) above {here}")
+
+
+def chapter_names(root: Path) -> list[str]:
+    """Chapters are folders ``solutions/<name>/`` holding ``<name>.ipynb``, in name order."""
+    return sorted(
+        p.name for p in (root / "solutions").iterdir()
+        if p.is_dir() and (p / f"{p.name}.ipynb").is_file()
+    )
+
+
+def is_exercise_cell(cell) -> bool:
+    """An answer cell or a test cell: what may raise in the student version."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("solution") or meta.get("grade"))
+
+
+def tag_exercises(nb) -> None:
+    for cell in nb.cells:
+        if is_exercise_cell(cell):
+            tags = cell.metadata.setdefault("tags", [])
+            tags.extend(t for t in EXERCISE_TAGS if t not in tags)
+
+
+def generate(root: Path, chapter: str, dest: Path) -> None:
+    """Write the student version of ``chapter`` into the folder ``dest`` (created anew)."""
+    with tempfile.TemporaryDirectory(prefix="lstm-release-") as tmp:
+        course = Path(tmp)
+        shutil.copytree(root / "solutions" / chapter, course / "source" / chapter,
+                        ignore=shutil.ignore_patterns(*IGNORED))
+        cmd = [
+            sys.executable, "-m", "nbgrader", "generate_assignment", chapter,
+            "--no-db", "--force", "--log-level=WARN",
+            f"--CourseDirectory.root={course}",
+            "--CourseDirectory.source_directory=source",
+            "--CourseDirectory.release_directory=release",
+        ]
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"nbgrader generate_assignment failed for {chapter}:\n{proc.stderr}")
+        released = course / "release" / chapter
+        for path in released.glob("*.ipynb"):
+            nb = nbformat.read(path, as_version=4)
+            tag_exercises(nb)
+            nbformat.write(nb, path)
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(released, dest)
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    cmp = filecmp.dircmp(a, b, ignore=list(IGNORED))
+    if cmp.left_only or cmp.right_only or cmp.funny_files:
+        return False
+    _, mismatch, errors = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
+    if mismatch or errors:
+        return False
+    return all(_same_tree(a / d, b / d) for d in cmp.common_dirs)
+
+
+def stale_chapters(root: Path) -> list[str]:
+    """Chapters whose ``chapters/<ch>/`` differs from what ``release`` would write now,
+    plus folders in ``chapters/`` that no longer have a source."""
+    stale = []
+    with tempfile.TemporaryDirectory(prefix="lstm-check-") as tmp:
+        for chapter in chapter_names(root):
+            fresh = Path(tmp) / chapter
+            generate(root, chapter, fresh)
+            current = root / "chapters" / chapter
+            if not current.is_dir() or not _same_tree(fresh, current):
+                stale.append(chapter)
+    sources = set(chapter_names(root))
+    orphans = [p.name for p in sorted((root / "chapters").glob("ch*")) if p.is_dir()
+               and p.name not in sources]
+    return stale + orphans
+
+
+def release(root: Path, chapters: list[str] | None = None) -> list[str]:
+    """Regenerate ``chapters/`` (all chapters, or the ones named). Returns what was written."""
+    names = chapters or chapter_names(root)
+    unknown = sorted(set(names) - set(chapter_names(root)))
+    if unknown:
+        raise SystemExit(f"lstm-course release: no source notebook for {', '.join(unknown)}")
+    for chapter in names:
+        generate(root, chapter, root / "chapters" / chapter)
+    return names

@@ -1,0 +1,50 @@
+"""Shared fixtures: the course root, its chapters, and a throw-away nbgrader course."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def chapters() -> list[str]:
+    from lstm_course.release import chapter_names
+
+    return chapter_names(ROOT)
+
+
+def nbgrader_env() -> dict[str, str]:
+    """nbgrader runs `alembic` and the kernel from PATH: put this venv's bin first."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def run_nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"]
+    proc = subprocess.run(cmd, cwd=course, env=nbgrader_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def make_course(tmp_path: Path, chapter: str) -> Path:
+    """A temporary nbgrader course with ``chapter`` as its only assignment, generated with a db."""
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "solutions" / chapter, course / "source" / chapter)
+    (course / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        "c.CourseDirectory.course_id = 'lstm-course-test'\n"
+        "c.ExecutePreprocessor.timeout = 120\n"
+    )
+    run_nbgrader(course, "generate_assignment", chapter, "--force")
+    return course
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT

@@ -1,0 +1,83 @@
+"""The single-source pipeline: chapters/ is generated from solutions/ and kept in sync."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from conftest import ROOT, chapters
+
+from lstm_course.release import EXERCISE_TAGS, is_exercise_cell
+
+
+def _lstm_course(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "lstm_course.cli", *args], cwd=cwd,
+                          capture_output=True, text=True)
+
+
+def test_release_check_passes_on_the_repository():
+    proc = _lstm_course("release", "--check", cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_release_check_names_a_stale_chapter_and_release_fixes_it(tmp_path):
+    course = tmp_path / "course"
+    for name in ["solutions", "chapters", "_toc.yml"]:
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, course / name if src.is_dir()
+                                                            else course / name)
+    chapter = chapters()[0]
+    source = course / "solutions" / chapter / f"{chapter}.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("A new closing remark."))
+    nbformat.write(nb, source)
+
+    stale = _lstm_course("release", "--check", cwd=course)
+    assert stale.returncode == 1
+    assert chapter in stale.stderr
+
+    assert _lstm_course("release", cwd=course).returncode == 0
+    assert _lstm_course("release", "--check", cwd=course).returncode == 0
+    # idempotent: a second release changes nothing
+    before = (course / "chapters" / chapter / f"{chapter}.ipynb").read_bytes()
+    assert _lstm_course("release", cwd=course).returncode == 0
+    assert (course / "chapters" / chapter / f"{chapter}.ipynb").read_bytes() == before
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_source_notebook_is_stored_without_outputs(chapter):
+    nb = json.loads((ROOT / "solutions" / chapter / f"{chapter}.ipynb").read_text())
+    dirty = [i for i, c in enumerate(nb["cells"])
+             if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, f"{chapter}: cells {dirty} carry outputs; store solutions/ clean"
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_student_version_hides_solutions_and_hidden_tests_and_tags_exercises(chapter):
+    nb = nbformat.read(ROOT / "chapters" / chapter / f"{chapter}.ipynb", as_version=4)
+    text = json.dumps(nb)
+    for marker in ["BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"]:
+        assert marker not in text
+    exercises = [c for c in nb.cells if is_exercise_cell(c)]
+    assert len(exercises) >= 6, f"{chapter} should have at least 3 exercises with tests"
+    for cell in exercises:
+        assert set(EXERCISE_TAGS) <= set(cell.metadata.get("tags", []))
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_grade_ids_are_unique_and_test_cells_have_points(chapter):
+    nb = nbformat.read(ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+    metas = [c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata]
+    ids = [m["grade_id"] for m in metas]
+    assert len(ids) == len(set(ids)), f"duplicate grade_id in {chapter}"
+    graded = [m for m in metas if m.get("grade")]
+    assert len(graded) >= 3 and all(m.get("points", 0) > 0 for m in graded)
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_chapter_is_in_the_table_of_contents(chapter):
+    assert f"chapters/{chapter}/{chapter}" in (ROOT / "_toc.yml").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lstm_course import bench
 from lstm_course import release as release_mod
 
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("--check", action="store_true",
                      help="change nothing; exit 1 and name the chapters whose chapters/ is stale")
     rel.set_defaults(func=_release)
+    bench.register(sub)
     return parser
 
 

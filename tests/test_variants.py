@@ -1,0 +1,316 @@
+"""The LSTM variants and the GRU: each cell against PyTorch (float64) or an exact identity,
+on the course's generic layer, with parameter counts checked against numel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lstm_course import variants as V
+from lstm_course.lstm import LSTM, Layer
+from lstm_course.param_count import cell_parameters, count_parameters, parameter_count
+from lstm_course.variants_data import store_recall_batch
+
+F64 = torch.float64
+
+
+def _inputs(batch=4, n_in=3, hidden=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(batch, n_in, generator=g, dtype=F64),
+            torch.randn(batch, hidden, generator=g, dtype=F64),
+            torch.randn(batch, hidden, generator=g, dtype=F64))
+
+
+def _lstm_cell(n_in=3, hidden=5, seed=0):
+    torch.manual_seed(seed)
+    return nn.LSTMCell(n_in, hidden, dtype=F64)
+
+
+def _variant_from(ref: nn.LSTMCell, name: str) -> V.LSTMVariantCell:
+    """A variant cell holding ``ref``'s weights for the blocks it has (i, f, g, o rows of ref)."""
+    cell = V.variant_cell(name)(ref.input_size, ref.hidden_size).double()
+    blocks = {g: k for k, g in enumerate("ifgo")}
+    H = ref.hidden_size
+    rows = torch.cat([torch.arange(blocks[g] * H, (blocks[g] + 1) * H) for g in cell.variant.gates])
+    with torch.no_grad():
+        for name_ in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name_).copy_(getattr(ref, name_)[rows])
+    return cell
+
+
+def test_standard_cell_equals_nn_lstmcell_in_float64():
+    ref = _lstm_cell()
+    cell = V.variant_cell("lstm")(3, 5).double()
+    V.copy_from_torch(cell, ref)
+    x, h, c = _inputs()
+    h_t, (h_state, c_t) = cell(x, (h, c))
+    h_ref, c_ref = ref(x, (h, c))
+    torch.testing.assert_close(h_t, h_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(c_t, c_ref, rtol=0, atol=1e-12)
+    assert h_state is h_t
+
+
+def test_peephole_cell_with_zero_peepholes_is_the_standard_lstm():
+    ref = _lstm_cell(seed=1)
+    cell = V.variant_cell("peephole")(3, 5).double()
+    V.copy_from_torch(cell, ref)
+    with torch.no_grad():
+        cell.peepholes.zero_()
+    x, h, c = _inputs(seed=1)
+    h_t, (_, c_t) = cell(x, (h, c))
+    h_ref, c_ref = ref(x, (h, c))
+    torch.testing.assert_close(h_t, h_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(c_t, c_ref, rtol=0, atol=1e-12)
+
+
+def test_peepholes_read_c_prev_for_input_and_forget_and_c_t_for_output():
+    # With every weight and bias zero, the gates see only the cell state through the peepholes.
+    cell = V.variant_cell("peephole")(2, 3).double()
+    with torch.no_grad():
+        for p in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh):
+            p.zero_()
+        cell.bias_ih[6:9] = torch.tensor([0.3, -0.2, 0.5], dtype=F64)  # the candidate block g
+        cell.peepholes.copy_(torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.2, -0.7], [-0.4, 0.9, 1.1]]))
+    c_prev = torch.tensor([[1.0, -2.0, 0.5]], dtype=F64)
+    x, h = torch.zeros(1, 2, dtype=F64), torch.zeros(1, 3, dtype=F64)
+    w_ci, w_cf, w_co = cell.peepholes.detach()
+    i = torch.sigmoid(w_ci * c_prev)
+    f = torch.sigmoid(w_cf * c_prev)
+    c_t = f * c_prev + i * torch.tanh(cell.bias_ih[6:9].detach())
+    h_expected = torch.sigmoid(w_co * c_t) * torch.tanh(c_t)
+    h_t, (_, c_got) = cell(x, (h, c_prev))
+    torch.testing.assert_close(c_got, c_t, rtol=0, atol=1e-15)
+    torch.testing.assert_close(h_t, h_expected, rtol=0, atol=1e-15)
+
+
+def test_cifg_equals_an_lstm_whose_input_gate_is_the_negated_forget_gate():
+    # sigmoid(-a) = 1 - sigmoid(a): an nn.LSTMCell with W_i = -W_f, b_i = -b_f is a CIFG cell.
+    ref = _lstm_cell(seed=2)
+    H = 5
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            p = getattr(ref, name)
+            p[:H] = -p[H:2 * H]
+    cell = _variant_from(ref, "cifg")
+    assert cell.variant.gates == "fgo" and cell.weight_ih.shape == (15, 3)
+    x, h, c = _inputs(seed=2)
+    h_t, (_, c_t) = cell(x, (h, c))
+    h_ref, c_ref = ref(x, (h, c))
+    torch.testing.assert_close(h_t, h_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(c_t, c_ref, rtol=0, atol=1e-12)
+
+
+def test_no_forget_gate_equals_an_lstm_whose_forget_gate_is_stuck_at_one():
+    ref = _lstm_cell(seed=3)
+    H = 5
+    with torch.no_grad():
+        ref.weight_ih[H:2 * H] = 0.0
+        ref.weight_hh[H:2 * H] = 0.0
+        ref.bias_ih[H:2 * H] = 1000.0  # sigmoid(1000) == 1.0 exactly in float64
+    cell = _variant_from(ref, "nfg")
+    assert cell.variant.gates == "igo"
+    x, h, c = _inputs(seed=3)
+    h_t, (_, c_t) = cell(x, (h, c))
+    h_ref, c_ref = ref(x, (h, c))
+    torch.testing.assert_close(c_t, c_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(h_t, h_ref, rtol=0, atol=1e-12)
+
+
+def test_no_output_activation_gives_o_times_c():
+    ref = _lstm_cell(seed=4)
+    cell = _variant_from(ref, "noaf")
+    x, h, c = _inputs(seed=4)
+    h_t, (_, c_t) = cell(x, (h, c))
+    h_ref, c_ref = ref(x, (h, c))
+    o = h_ref / torch.tanh(c_ref)
+    torch.testing.assert_close(c_t, c_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(h_t, o * c_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_gru_cell_equals_nn_grucell_in_float64():
+    torch.manual_seed(5)
+    ref = nn.GRUCell(3, 5, dtype=F64)
+    cell = V.GRUCell(3, 5).double()
+    V.copy_from_torch(cell, ref)
+    x, h, _ = _inputs(seed=5)
+    h_t, (h_state,) = cell(x, (h,))
+    torch.testing.assert_close(h_t, ref(x, h), rtol=0, atol=1e-12)
+    assert h_state is h_t
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_functional_steps_equal_the_cells(bias):
+    x, h, c = _inputs(seed=6)
+    for name in V.VARIANTS:
+        cell = V.variant_cell(name)(3, 5, bias=bias).double()
+        h_t, (_, c_t) = cell(x, (h, c))
+        h_f, c_f = V.lstm_variant_step(x, h, c, cell.weight_ih, cell.weight_hh, cell.bias_ih,
+                                       cell.bias_hh, cell.variant, cell.peepholes)
+        torch.testing.assert_close(h_f, h_t, rtol=0, atol=1e-12)
+        torch.testing.assert_close(c_f, c_t, rtol=0, atol=1e-12)
+    gru = V.GRUCell(3, 5, bias=bias).double()
+    h_gru = V.gru_step(x, h, gru.weight_ih, gru.weight_hh, gru.bias_ih, gru.bias_hh)
+    torch.testing.assert_close(h_gru, gru(x, (h,))[0], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", V.CELL_NAMES)
+def test_forward_is_step_of_the_input_projection(name):
+    cell = V.variant_cell(name)(3, 5).double()
+    x, h, c = _inputs(seed=7)
+    state = (h, c)[: len(cell.init_state(4, F64, torch.device("cpu")))]
+    direct, _ = cell(x, state)
+    projected, _ = cell.step(cell.input_projection(x[None])[0], state)
+    torch.testing.assert_close(direct, projected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", V.CELL_NAMES)
+def test_init_state_is_zeros_of_the_right_shape_and_count(name):
+    cell = V.variant_cell(name)(3, 5)
+    state = cell.init_state(2, F64, torch.device("cpu"))
+    assert len(state) == (1 if name == "gru" else 2)
+    assert all(s.shape == (2, 5) and s.dtype == F64 and not s.any() for s in state)
+
+
+def test_variant_lstm_on_the_generic_stack_equals_nn_lstm():
+    torch.manual_seed(8)
+    ref = nn.LSTM(4, 6, num_layers=2, bidirectional=True, dtype=F64)
+    ours = LSTM(4, 6, num_layers=2, bidirectional=True, cell=V.variant_cell("lstm"), dtype=F64)
+    ours.load_torch_weights(ref)
+    x = torch.randn(7, 3, 4, dtype=F64)
+    out, (h_n, c_n) = ours(x)
+    out_ref, (h_ref, c_ref) = ref(x)
+    torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(h_n, h_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(c_n, c_ref, rtol=0, atol=1e-12)
+
+
+def test_gru_on_the_generic_stack_equals_nn_gru():
+    torch.manual_seed(9)
+    ref = nn.GRU(4, 6, num_layers=2, bidirectional=True, dtype=F64)
+    ours = LSTM(4, 6, num_layers=2, bidirectional=True, cell=V.GRUCell, dtype=F64)
+    ours.load_torch_weights(ref)
+    x = torch.randn(7, 3, 4, dtype=F64)
+    h0 = torch.randn(4, 3, 6, dtype=F64)
+    out, h_n = ours(x, h0)
+    out_ref, h_ref = ref(x, h0)
+    torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(h_n, h_ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", V.CELL_NAMES)
+@pytest.mark.parametrize("num_layers,bidirectional,bias", [(1, False, True), (3, True, True),
+                                                            (2, False, False), (2, True, False)])
+def test_parameter_formula_matches_numel(name, num_layers, bidirectional, bias):
+    model = LSTM(5, 7, num_layers, bias=bias, bidirectional=bidirectional, cell=V.variant_cell(name))
+    assert parameter_count(name, 5, 7, num_layers, bidirectional, bias) == count_parameters(model)
+
+
+@pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True), (3, False)])
+def test_parameter_formula_matches_pytorch_lstm_and_gru(num_layers, bidirectional):
+    for name, module in [("lstm", nn.LSTM), ("gru", nn.GRU)]:
+        ref = module(5, 7, num_layers, bidirectional=bidirectional)
+        assert parameter_count(name, 5, 7, num_layers, bidirectional) == count_parameters(ref)
+
+
+def test_parameter_counts_relate_as_the_chapter_says():
+    I, H = 10, 20
+    lstm = cell_parameters("lstm", I, H)
+    assert lstm == 4 * H * (I + H) + 8 * H
+    assert cell_parameters("peephole", I, H) == lstm + 3 * H
+    assert cell_parameters("noaf", I, H) == lstm
+    for name in ("cifg", "nfg", "gru"):
+        assert cell_parameters(name, I, H) * 4 == lstm * 3
+
+
+def test_variant_rejects_coupling_without_a_forget_gate_and_unknown_names():
+    with pytest.raises(ValueError):
+        V.Variant("bad", coupled=True, forget_gate=False)
+    with pytest.raises(ValueError, match="unknown cell"):
+        V.variant_cell("lstn")
+
+
+def test_set_forget_bias_sets_the_total_forget_bias_of_every_cell():
+    model = LSTM(3, 4, num_layers=2, bidirectional=True, cell=V.variant_cell("cifg"))
+    V.set_forget_bias(model, 1.0)
+    for cell in model.cells():
+        f_bias = (cell.bias_ih + cell.bias_hh)[:4]  # CIFG packs f, g, o
+        torch.testing.assert_close(f_bias, torch.ones(4))
+    standard = LSTM(3, 4)
+    V.set_forget_bias(standard, 2.0)
+    cell = standard.cells()[0]
+    torch.testing.assert_close((cell.bias_ih + cell.bias_hh)[4:8], torch.full((4,), 2.0))
+    with pytest.raises(ValueError, match="no forget-gate bias"):
+        V.set_forget_bias(LSTM(3, 4, cell=V.variant_cell("nfg")), 1.0)
+
+
+def test_state_trace_follows_the_layer_step_by_step():
+    torch.manual_seed(10)
+    layer = Layer(V.variant_cell("peephole")(3, 4))
+    xs = torch.randn(6, 2, 3)
+    trace = V.state_trace(layer, xs)
+    assert trace.shape == (6, 2, 4)
+    for T in (1, 4, 6):
+        _, (_, c_T) = layer(xs[:T])
+        torch.testing.assert_close(trace[T - 1], c_T)
+
+
+def test_without_forget_gate_the_cell_state_grows_on_a_continual_stream():
+    x, _ = store_recall_batch(600, 16, np.random.default_rng(0))
+    xs = torch.from_numpy(x)
+    size = {}
+    for name in ("lstm", "nfg"):
+        torch.manual_seed(0)
+        c = V.state_trace(Layer(V.variant_cell(name)(5, 8)), xs).abs().mean(dim=(1, 2))
+        size[name] = (float(c[99]), float(c[-1]))
+    assert size["nfg"][1] > 4 * size["nfg"][0]          # keeps growing
+    assert size["lstm"][1] < 1.5 * size["lstm"][0] + 0.1  # levels off
+    assert size["nfg"][1] > 10 * size["lstm"][1]
+
+
+def test_store_recall_targets_are_the_last_stored_symbol():
+    x, y = store_recall_batch(50, 7, np.random.default_rng(1), n_symbols=3, p_store=0.3)
+    assert x.shape == (50, 7, 4) and x.dtype == np.float32
+    assert y.shape == (50, 7) and y.dtype == np.int64
+    assert (x[0, :, 3] == 1).all()
+    np.testing.assert_array_equal(x[..., :3].sum(-1), 1.0)
+    for b in range(7):
+        memory = None
+        for t in range(50):
+            if x[t, b, 3]:
+                memory = int(x[t, b, :3].argmax())
+            assert y[t, b] == memory
+
+
+def test_store_recall_is_seeded_and_validates_arguments():
+    a = store_recall_batch(10, 3, np.random.default_rng(2))
+    b = store_recall_batch(10, 3, np.random.default_rng(2))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(ValueError):
+        store_recall_batch(0, 3, np.random.default_rng(0))
+    with pytest.raises(ValueError):
+        store_recall_batch(5, 3, np.random.default_rng(0), p_store=0.0)
+
+
+def test_train_variant_runs_the_recipe_and_scores_on_fresh_sequences():
+    from lstm_course.variant_experiments import Recipe, train_variant
+
+    recipe = Recipe(T=8, batch=8, steps=30, hidden_size=6, test_batch=50)
+    run = train_variant("cifg", 0, recipe, forget_bias=1.0)
+    assert len(run.train_losses) == 30 and np.isfinite(run.train_losses).all()
+    assert run.train_losses[-1] < run.train_losses[0]
+    assert 0.0 <= run.test_accuracy <= 1.0 and np.isfinite(run.test_loss)
+    again = train_variant("cifg", 0, recipe, forget_bias=1.0)
+    assert again.train_losses == run.train_losses  # seeded
+
+
+def test_word_tagger_gives_log_probabilities_for_every_position():
+    from lstm_course.variant_experiments import WordTagger
+
+    model = WordTagger(20, 5, 4, 6, cell="gru", num_layers=2, bidirectional=True, dropout=0.1)
+    words = torch.randint(0, 20, (7, 3))
+    out = model(words)
+    assert out.shape == (7, 3, 5)
+    torch.testing.assert_close(out.exp().sum(-1), torch.ones(7, 3))

@@ -7,8 +7,19 @@ JOBS   ?= 2
 # nbgrader runs `alembic` from PATH, and kernels must be the venv's.
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
+# MathJax for offline math: npm's package, unpacked into _build/vendor/_static/mathjax, which
+# _config.yml's html_extra_path copies into the book (not _static/: Jupyter Book would add
+# every .js file found there to every page).
+MATHJAX_VERSION := 3.2.2
+MATHJAX_DIR := _build/vendor/_static/mathjax
+MATHJAX := $(MATHJAX_DIR)/.version-$(MATHJAX_VERSION)
+# The built book and what it is built from: `make test` rebuilds it only if a source is newer.
+BOOK := _build/html/.built
+BOOK_SOURCES := _config.yml _toc.yml intro.md \
+	$(shell find book _static chapters -type f -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: venv book test lint release check-release clean
+.PHONY: venv book test lint release check-release clean browser
 
 venv: $(STAMP)
 
@@ -26,13 +37,37 @@ release: $(STAMP)
 check-release: $(STAMP)
 	$(BIN)/lstm-course release --check
 
-book: $(STAMP)
-	$(BIN)/lstm-course release --check
-	$(BIN)/jupyter-book build . -W -n --keep-going
+$(MATHJAX):
+	rm -rf $(MATHJAX_DIR) && mkdir -p $(MATHJAX_DIR)
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null \
+	  && tar -xzf mathjax-$(MATHJAX_VERSION).tgz -C $(CURDIR)/$(MATHJAX_DIR) --strip-components=1 package/LICENSE \
+	  && tar -xzf mathjax-$(MATHJAX_VERSION).tgz -C $(CURDIR)/$(MATHJAX_DIR) --strip-components=2 \
+	     package/es5/tex-mml-chtml.js package/es5/input package/es5/output/chtml package/es5/a11y \
+	     package/es5/sre package/es5/ui \
+	  && rm -rf $$tmp
+	touch $@
+
+define build_book
+$(BIN)/lstm-course release --check
+$(BIN)/jupyter-book build . -W -n --keep-going
+touch $(BOOK)
+endef
+
+book: $(STAMP) $(MATHJAX)
+	$(build_book)
+
+$(BOOK): $(STAMP) $(MATHJAX) $(BOOK_SOURCES)
+	$(build_book)
+
+# The browser tests drive Debian's headless Chromium through its chromedriver.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install \
+	    -y -qq --no-install-recommends chromium chromium-driver fonts-liberation; }
 
 # Two pytest workers share two cores: one thread per kernel avoids oversubscription.
 test: export OMP_NUM_THREADS := 1
-test: $(STAMP)
+test: $(STAMP) browser $(BOOK)
 	$(BIN)/ruff check lstm_course tests
 	$(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-cell-timeout=120 tests solutions chapters
 

@@ -7,6 +7,7 @@ import sys
 
 from lstm_course import bench
 from lstm_course import release as release_mod
+from lstm_course.grading.cli import register as register_grading
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="change nothing; exit 1 and name the chapters whose chapters/ is stale")
     rel.set_defaults(func=_release)
     bench.register(sub)
+    register_grading(sub)
     return parser
 
 

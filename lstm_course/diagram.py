@@ -235,7 +235,7 @@ def plot_gate_heatmap(panels: Mapping[str, np.ndarray], tokens: Sequence[str] | 
     limits = dict(limits or {})
     arrays = {k: np.asarray(v, dtype=float) for k, v in panels.items()}
     T, H = next(iter(arrays.values())).shape
-    size = (max(6.4, 0.32 * T + 2.0), (0.32 * H + 0.35) * len(arrays) + 1.4)
+    size = (max(6.4, 0.32 * T + 2.0), (0.26 * H + 0.4) * len(arrays) + 1.4)
     fig, axes = plt.subplots(len(arrays), 1, sharex=True, squeeze=False, figsize=size)
     for ax, (label, values) in zip(axes[:, 0], arrays.items(), strict=True):
         if label in limits:

@@ -15,8 +15,8 @@ MATHJAX_DIR := _build/vendor/_static/mathjax
 MATHJAX := $(MATHJAX_DIR)/.version-$(MATHJAX_VERSION)
 # The built book and what it is built from: `make test` rebuilds it only if a source is newer.
 BOOK := _build/html/.built
-BOOK_SOURCES := _config.yml _toc.yml intro.md \
-	$(shell find book _static chapters -type f -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
+BOOK_SOURCES := _config.yml _toc.yml intro.md $(wildcard chapters/*/*.ipynb) \
+	$(shell find book _static -type f -not -path '*/__pycache__/*' 2>/dev/null)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: venv book test lint release check-release clean browser

@@ -49,7 +49,7 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".") and path.name not in JUNK
 
 
-def extract_zip(archive: Path, dest: Path) -> Path:
+def extract_zip(archive: Path, dest: Path, chapter: str) -> Path:
     """Extract ``archive`` into ``dest`` safely; return the folder that holds the submissions."""
     try:
         zf = zipfile.ZipFile(archive)
@@ -85,17 +85,20 @@ def extract_zip(archive: Path, dest: Path) -> Path:
             if copied is False:
                 target.unlink()
                 target.with_name(target.name + ".too-large").write_text("")
-    folder = dest
+    return unwrap(dest, chapter)
+
+
+def unwrap(folder: Path, chapter: str) -> Path:
+    """Descend through single wrapper folders (``export/``), but not into one student's folder."""
     while True:
         entries = [p for p in folder.iterdir() if _visible(p)]
-        if (
-            len(entries) == 1
-            and entries[0].is_dir()
-            and not any(p.suffix == ".ipynb" for p in entries[0].iterdir() if p.is_file())
-        ):
-            folder = entries[0]
-            continue
-        return folder
+        if len(entries) != 1 or not entries[0].is_dir():
+            return folder
+        inside = [p for p in entries[0].iterdir() if _visible(p)]
+        notebooks = [p.name for p in inside if p.suffix == ".ipynb"]
+        if notebooks == [f"{chapter}.ipynb"] and not any(p.is_dir() for p in inside):
+            return folder  # a lone student's folder
+        folder = entries[0]
 
 
 def _copy_limited(src, out, limit: int) -> bool:
@@ -143,7 +146,7 @@ def discover(source: Path, chapter: str, scratch: Path) -> list[Submission]:
     if source.is_file():
         if source.suffix.lower() != ".zip":
             raise DiscoveryError(f"{source} is neither a folder nor a .zip archive")
-        source = extract_zip(source, scratch / "unzipped")
+        source = extract_zip(source, scratch / "unzipped", chapter)
     candidates: dict[str, list[Submission]] = {}
     for entry in sorted(source.iterdir()):
         if not _visible(entry) or entry.is_symlink():

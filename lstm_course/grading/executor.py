@@ -131,6 +131,7 @@ class SandboxedExecute(Execute):
         self._stop: str | None = None
         self._output_used = 0
         self._cut_cells: set[int] = set()
+        self._kept: dict[int, int] = {}
         self._timed_out: int | None = None
         self._cell_timeout = limits.cell_timeout
         begin = self.start_time or time.monotonic()
@@ -257,9 +258,22 @@ class SandboxedExecute(Execute):
                     )
                 )
                 asyncio.ensure_future(self.km.interrupt_kernel())
+            if self._decides_grade(msg, cell_index) and self._kept.get(cell_index, 0) < 3:
+                self._kept[cell_index] = self._kept.get(cell_index, 0) + 1
+                # Never drop what decides a test's points (nbgrader gives full marks to a test
+                # cell without an error): keep errors, stderr and results of test cells, shortened.
+                return super().output(outs, _shortened(msg), display_id, cell_index)
             return None
         self._output_used += size
         return super().output(outs, msg, display_id, cell_index)
+
+    def _decides_grade(self, msg: dict, cell_index: int) -> bool:
+        kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
+        if not is_grade(self.nb.cells[cell_index]):
+            return False
+        return kind in ("error", "execute_result") or (
+            kind == "stream" and msg.get("content", {}).get("name") == "stderr"
+        )
 
     # -- bookkeeping ----------------------------------------------------------------------
     def _not_run(self, cell) -> None:
@@ -279,6 +293,22 @@ class SandboxedExecute(Execute):
             return
         report = {"events": self._events, "stopped": self._stop, "execute_seconds": seconds}
         Path(self.report_path).write_text(json.dumps(report, indent=1))
+
+
+def _shortened(msg: dict, keep: int = 2000) -> dict:
+    """A copy of an output message with its text cut to ``keep`` characters."""
+    content = dict(msg.get("content", {}))
+    if "text" in content:
+        content["text"] = content["text"][:keep]
+    if "evalue" in content:
+        content["evalue"] = content["evalue"][:keep]
+    if "traceback" in content:
+        content["traceback"] = [line[:keep] for line in content["traceback"][-20:]]
+    if "data" in content:
+        content["data"] = {
+            k: v[:keep] if isinstance(v, str) else v for k, v in content["data"].items() if k == "text/plain"
+        }
+    return {**msg, "content": content}
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:

@@ -22,10 +22,12 @@ def _clean(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + " [...]"
 
 
-def test_message(cell: NotebookNode) -> tuple[bool, str]:
+def cell_result(cell: NotebookNode) -> tuple[bool, str]:
     """(failed, message) of an executed test cell, as nbgrader scores it: an error or anything
     on stderr fails the test."""
-    for out in cell.get("outputs", []):
+    outputs = cell.get("outputs", [])
+    guard = [o for o in outputs if o.get("output_type") == "error" and o.get("ename") == "GuardError"]
+    for out in guard + outputs:
         if out.get("output_type") == "error":
             ename, evalue = out.get("ename", "Error"), _clean(out.get("evalue", ""))
             if ename in ("CheckFailed", "NotRun", "KernelDied", "CellTimeoutError", "GuardError"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,11 +77,25 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> NotebookNo
     nb.cells = cells
     if not isinstance(nb.get("metadata"), dict):
         nb.metadata = NotebookNode()
+    _fix_ids(nb)
     try:
-        nbformat.validate(nb, repair_duplicate_cell_ids=True, strip_invalid_metadata=True)
+        _, normalized = nbformat.validator.normalize(nb, strip_invalid_metadata=True)
+        nb = nbformat.from_dict(normalized)
     except Exception:  # noqa: BLE001 - we repair what matters below; nbgrader validates again
         pass
     return nb
+
+
+def _fix_ids(nb: NotebookNode) -> None:
+    """Every cell gets a unique id (nbformat 4.5); duplicated or missing ids are replaced."""
+    nb.nbformat, nb.nbformat_minor = 4, max(5, int(nb.get("nbformat_minor", 5) or 5))
+    seen: set[str] = set()
+    for cell in nb.cells:
+        cid = cell.get("id")
+        if not isinstance(cid, str) or not cid or cid in seen or len(cid) > 64:
+            cid = uuid.uuid4().hex[:12]
+            cell["id"] = cid
+        seen.add(cid)
 
 
 def _meta(cell) -> dict:
@@ -156,29 +171,28 @@ def repair(nb: NotebookNode, chapter: ChapterSource) -> list[str]:
     """Fix nbgrader metadata and put back deleted exercise/test cells. Returns what was done."""
     notes: list[str] = []
     known = chapter.cells
-    seen: set[str] = set()
+    assigned: list[str | None] = []
     for cell in nb.cells:
         raw = cell.get("metadata", {}).get("nbgrader")
         gid = raw.get("grade_id") if isinstance(raw, dict) else None
-        if raw is not None and (not isinstance(raw, dict) or gid not in known):
-            # Unknown or broken nbgrader metadata: an ordinary cell (nbgrader would stop on it).
-            if isinstance(raw, dict) and gid is None and cell.get("id") in chapter.by_cell_id:
-                gid = chapter.by_cell_id[cell["id"]]
-            else:
-                del cell["metadata"]["nbgrader"]
-                gid = None
-        if gid is None and raw is None and cell.get("id") in chapter.by_cell_id:
-            gid = chapter.by_cell_id[cell["id"]]  # metadata deleted: recognise it by cell id
-            if gid in seen:
-                gid = None
+        if gid is not None and gid not in known:
+            gid = None  # an id this chapter does not have: an ordinary cell
+        if gid is None and cell.get("id") in chapter.by_cell_id:
+            gid = chapter.by_cell_id[cell["id"]]  # metadata deleted or broken: recognised by cell id
+        assigned.append(gid)
+    last = {gid: i for i, gid in enumerate(assigned) if gid is not None}
+    for i, (cell, gid) in enumerate(zip(nb.cells, assigned, strict=True)):
+        if gid is not None and last[gid] != i:
+            gid = None  # a duplicate: like nbgrader, the last copy keeps the metadata
         if gid is None:
+            if "nbgrader" in cell.get("metadata", {}):
+                del cell["metadata"]["nbgrader"]  # nbgrader would stop on it
             continue
         expected = _meta(chapter.released_cells.get(gid) or known[gid])
         if cell.get("cell_type") != known[gid].cell_type or _meta(cell) != expected:
             cell["metadata"]["nbgrader"] = NotebookNode(copy.deepcopy(dict(expected)))
             if cell.get("cell_type") != known[gid].cell_type:
                 notes.append(f"cell {gid} had its type changed")
-        seen.add(gid)
     # Deleted cells: insert the released version after the previous cell of the chapter.
     position = {(_meta(c).get("grade_id")): i for i, c in enumerate(nb.cells) if _meta(c).get("grade_id")}
     inserted = 0
@@ -201,7 +215,7 @@ def repair(nb: NotebookNode, chapter: ChapterSource) -> list[str]:
         inserted += 1
         notes.append(f"cell {gid} was missing and was put back")
     if inserted:
-        nbformat.validate(nb, repair_duplicate_cell_ids=True)
+        _fix_ids(nb)
     return notes
 
 

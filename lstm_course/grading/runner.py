@@ -201,24 +201,46 @@ def grade(
         def run_one(index: int, sub: Submission) -> dict:
             with lock:
                 slot = free_slots.pop()
+            started = time.monotonic()
+            result = None
             try:
-                return _run_worker(index, sub, slot)
+                result = _run_worker(index, sub, slot)
+                return result
             finally:
                 with lock:
                     free_slots.append(slot)
                     done[0] += 1
-                    log(f"[{done[0]}/{len(subs)}] {sub.student_id}")
+                    what = (
+                        f"{result['status']} {_fmt(result['score'])}/{_fmt(result['max_score'])}"
+                        if result
+                        else "?"
+                    )
+                    log(
+                        f"[{done[0]}/{len(subs)}] {sub.student_id}: {what}"
+                        f" in {time.monotonic() - started:.1f} s"
+                    )
 
         def _run_worker(index: int, sub: Submission, slot: int) -> dict:
             work = scratch / f"s{index}"
             work.mkdir()
             os.chmod(work, 0o700)
+            # Private copies: the source may be the course's own submitted/ folder, which the
+            # worker rewrites.
+            notebook, extras = None, []
+            if sub.notebook is not None:
+                (work / "input").mkdir()
+                notebook = work / "input" / sub.notebook.name
+                shutil.copyfile(sub.notebook, notebook)
+                for extra in sub.extra_files:
+                    if extra.name != notebook.name:
+                        shutil.copyfile(extra, work / "input" / extra.name)
+                        extras.append(work / "input" / extra.name)
             spec = {
                 "root": str(root),
                 "chapter": chapter,
                 "student_id": sub.student_id,
-                "notebook": str(sub.notebook) if sub.notebook else None,
-                "extra_files": [str(p) for p in sub.extra_files],
+                "notebook": str(notebook) if notebook else None,
+                "extra_files": [str(p) for p in extras],
                 "problem": sub.problem,
                 "db_url": course.db_url,
                 "mode": mode,

@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbgrader.utils import compute_checksum
 
-from lstm_course.grading.feedback import _fmt, test_message
+from lstm_course.grading.feedback import _fmt, cell_result
 from lstm_course.grading.notebook import SubmissionProblem, read_notebook
 from lstm_course.grading.sandbox import SandboxKernelManager
 
@@ -107,7 +107,7 @@ def check_notebook(path: Path, timeout: float = 120, out=None) -> int:
             )
             points = float(meta.get("points", 0))
             ran = cell.get("execution_count") is not None or cell.get("outputs")
-            failed, message = test_message(cell)
+            failed, message = cell_result(cell)
             if exercise is not None and _raised(exercise, "NotImplementedError"):
                 state = "not answered yet (the exercise still raises NotImplementedError)"
                 ok = False

@@ -143,12 +143,13 @@ def grade_one(spec: dict) -> dict:
     except Exception as err:  # noqa: BLE001 - every submission gets a row
         traceback.print_exc()
         result["detail"] = f"grading failed: {_first_line(err)}"
-        try:
-            kernel_log = (run_dir / "kernel.log").read_text(errors="replace").strip().splitlines()
-            for line in kernel_log[-5:]:
-                if "sandbox" in line:
+        log_path = run_dir / "sandbox" / "kernel.log"
+        if log_path.exists():
+            for line in log_path.read_text(errors="replace").strip().splitlines()[-5:]:
+                if line.startswith("sandbox"):
                     result["detail"] += f" ({line.strip()})"
                     break
+        try:
             record_zero(db_url, course.course_id, chapter_name, sid)
         except Exception:  # noqa: BLE001
             traceback.print_exc()
@@ -245,7 +246,7 @@ def collect(result: dict, course, db_url: str, chapter, sid: str) -> None:
     """Scores from the gradebook, messages from the autograded notebook."""
     from nbgrader.api import Gradebook
 
-    from lstm_course.grading.feedback import test_message
+    from lstm_course.grading.feedback import cell_result
 
     name = chapter.name
     path = course.directory("autograded", "autograded") / sid / name / f"{name}.ipynb"
@@ -265,7 +266,7 @@ def collect(result: dict, course, db_url: str, chapter, sid: str) -> None:
     for gid in chapter.tests:
         points, max_points = grades.get(gid, (0.0, 0.0))
         cell = cells.get(gid)
-        failed, message = test_message(cell) if cell is not None else (True, "This test was not found.")
+        failed, message = cell_result(cell) if cell is not None else (True, "This test was not found.")
         not_run = cell is not None and any(o.get("ename") == "NotRun" for o in cell.get("outputs", []))
         status = "not run" if not_run else ("failed" if failed or points < max_points else "passed")
         result["tests"].append(

@@ -1,0 +1,447 @@
+"""Build a throw-away course and a corpus of hostile, broken and cheating submissions.
+
+Every submission is generated from Chapter 1's answer key or its released (student) notebook,
+so the corpus follows the chapter when it changes. Slow narrative cells (training runs) are
+left out, as a student may do: only the import cell, the markdown and the exercise and test
+cells stay, so each submission runs in seconds and a short cell time limit is safe.
+
+``build_corpus`` returns, for each student id, what the grader must report: the status, the
+score (or None: any score), and words the detail must contain.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAPTER = "ch01_rnn"
+OTHER = "ch00_other"
+
+
+@dataclass
+class Expect:
+    status: str
+    score: float | None
+    detail: tuple[str, ...] = ()
+
+
+def make_course(dest: Path, chapters: list[str] | None = None, fake_other: bool = True) -> Path:
+    """A course folder with ``chapters`` (default: Chapter 1) and a fabricated other chapter."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for chapter in chapters or [CHAPTER]:
+        for part in ("solutions", "chapters"):
+            shutil.copytree(ROOT / part / chapter, dest / part / chapter)
+    (dest / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    (dest / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        "c.CourseDirectory.course_id = 'lstm-course-test'\n"
+        "c.CourseDirectory.source_directory = 'solutions'\n"
+        "c.CourseDirectory.release_directory = 'chapters'\n"
+        "c.CourseDirectory.db_url = 'sqlite:///gradebook.db'\n"
+        "c.ExecutePreprocessor.timeout = 120\n"
+    )
+    if fake_other:
+        for part, name in (("solutions", "ch01_rnn"), ("chapters", "ch01_rnn")):
+            nb = nbformat.read(ROOT / part / name / f"{name}.ipynb", as_version=4)
+            for cell in nb.cells:
+                meta = cell.metadata.get("nbgrader")
+                if meta and meta.get("grade_id"):
+                    meta["grade_id"] = "other_" + meta["grade_id"]
+                if "id" in cell:
+                    cell["id"] = "o" + cell["id"]
+            (dest / part / OTHER).mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, dest / part / OTHER / f"{OTHER}.ipynb")
+    return dest
+
+
+def load(kind: str, chapter: str = CHAPTER) -> nbformat.NotebookNode:
+    folder = "solutions" if kind == "key" else "chapters"
+    return nbformat.read(ROOT / folder / chapter / f"{chapter}.ipynb", as_version=4)
+
+
+def strip_narrative(nb):
+    """Keep markdown, the first code cell (imports) and the exercise and test cells."""
+    nb = copy.deepcopy(nb)
+    first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells = [
+        c
+        for i, c in enumerate(nb.cells)
+        if c.cell_type != "code" or i == first_code or c.metadata.get("nbgrader")
+    ]
+    return nb
+
+
+def _cell(nb, grade_id: str):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def prepend(nb, grade_id: str, code: str):
+    """Put ``code`` at the top of the cell ``grade_id``."""
+    nb = copy.deepcopy(nb)
+    cell = _cell(nb, grade_id)
+    cell.source = code.strip("\n") + "\n" + cell.source
+    return nb
+
+
+def set_source(nb, grade_id: str, code: str):
+    nb = copy.deepcopy(nb)
+    _cell(nb, grade_id).source = code.strip("\n")
+    return nb
+
+
+def insert_after_imports(nb, code: str):
+    nb = copy.deepcopy(nb)
+    first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells.insert(first_code + 1, nbformat.v4.new_code_cell(code.strip("\n")))
+    return nb
+
+
+WRONG = {  # wrong answers of the right shape and type (what a cheat wants to pass)
+    "rnn_step": "def rnn_step(x_t, h_prev, W_x, W_h, b):\n    return x_t @ W_x.T + h_prev @ W_h.T + b\n",
+    "rnn_forward": "def rnn_forward(xs, h0, W_x, W_h, b):\n"
+    "    return np.zeros((xs.shape[0], h0.shape[0], W_h.shape[0]))\n",
+    "grad_norms": "def grad_norms(hs, W_h, g_T):\n    return np.ones(hs.shape[0])\n",
+    "clip_by_norm": "def clip_by_norm(grads, max_norm):\n    return [g * 0 for g in grads], 0.0\n",
+}
+
+
+def wrong_answers(nb, prefix: str = ""):
+    nb = copy.deepcopy(nb)
+    for gid, code in WRONG.items():
+        _cell(nb, gid).source = (prefix.strip("\n") + "\n" + code) if prefix else code
+    return nb
+
+
+def write(folder: Path, name: str, nb) -> None:
+    nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+def build_corpus(
+    folder: Path, *, course: Path, out: Path, port: int, secret: Path, marker: str
+) -> dict[str, Expect]:
+    """Write the corpus into ``folder``; see the module docstring."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key, student = strip_narrative(load("key")), strip_narrative(load("student"))
+    exp: dict[str, Expect] = {}
+
+    def add(name: str, nb, expect: Expect) -> None:
+        write(folder, name, nb)
+        exp[name] = expect
+
+    add("key", key, Expect("graded", 9, ("all 4 tests passed",)))
+    add("untouched", student, Expect("graded", 0, ("0 of 4 tests passed",)))
+    (folder / "invalid_json.ipynb").write_text('{"cells": [{"cell_type": "code", "source": ')
+    exp["invalid_json"] = Expect("error", 0, ("not a valid notebook",))
+    (folder / "empty.ipynb").write_text("")
+    exp["empty"] = Expect("error", 0, ("empty",))
+    (folder / "not_a_notebook.ipynb").write_text(json.dumps({"hello": "world"}))
+    exp["not_a_notebook"] = Expect("error", 0, ("not a valid notebook",))
+    other = nbformat.read(course / "chapters" / OTHER / f"{OTHER}.ipynb", as_version=4)
+    add("other_chapter", other, Expect("error", 0, (OTHER,)))
+
+    no_tests = copy.deepcopy(key)
+    no_tests.cells = [c for c in no_tests.cells if not c.metadata.get("nbgrader", {}).get("grade")]
+    add("deleted_tests_key", no_tests, Expect("graded", 9, ("all 4 tests passed",)))
+    wrong_no_tests = wrong_answers(student)
+    wrong_no_tests.cells = [
+        c for c in wrong_no_tests.cells if not c.metadata.get("nbgrader", {}).get("grade")
+    ]
+    add("deleted_tests_wrong", wrong_no_tests, Expect("graded", 0, ()))
+    edited = wrong_answers(student)
+    for cell in edited.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.source = "pass  # tests removed"
+    add("edited_tests", edited, Expect("graded", 0, ()))
+    dup = copy.deepcopy(key)
+    dup.cells = [
+        c2
+        for c in dup.cells
+        for c2 in ([c, copy.deepcopy(c)] if c.metadata.get("nbgrader", {}).get("grade") else [c])
+    ]
+    for i, c in enumerate(dup.cells):
+        c["id"] = f"dup{i}"
+    add("duplicated_tests", dup, Expect("graded", 9, ()))
+    points = copy.deepcopy(student)
+    for cell in points.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.metadata["nbgrader"]["points"] = 100
+    add("points_changed", points, Expect("graded", 0, ()))
+    broken_meta = copy.deepcopy(key)
+    for cell in broken_meta.cells:
+        meta = cell.metadata.get("nbgrader")
+        if meta and meta.get("solution"):
+            cell.metadata["nbgrader"] = "garbage"
+        elif meta and meta.get("grade"):
+            del cell.metadata["nbgrader"]
+    add("broken_metadata", broken_meta, Expect("graded", 9, ()))
+
+    # Runaway code.
+    loop = set_source(
+        key, "rnn_forward", "def rnn_forward(xs, h0, W_x, W_h, b):\n    while True:\n        pass\n"
+    )
+    add("infinite_loop", loop, Expect("graded", 7, ("`rnn_forward_tests` exceeded the 20 s time limit",)))
+    add(
+        "os_exit",
+        prepend(key, "grad_norms", "import os\nos._exit(3)"),
+        Expect("graded", 4, ("kernel stopped in cell `grad_norms`",)),
+    )
+    add("system_exit", prepend(key, "clip_by_norm", "import sys\nsys.exit(0)"), Expect("graded", 7, ()))
+    add(
+        "kernel_crash",
+        prepend(key, "rnn_forward", "import faulthandler\nfaulthandler._sigsegv()"),
+        Expect("graded", 2, ("kernel stopped in cell `rnn_forward`",)),
+    )
+    flood = insert_after_imports(key, "for _ in range(3000):\n    print('x' * 70_000, flush=True)")
+    flood = insert_after_imports(flood, "print('y' * (200 * 2**20))")
+    add("output_flood", flood, Expect("graded", 9, ("printed more than",)))
+    add(
+        "big_alloc",
+        insert_after_imports(
+            key,
+            """
+import numpy as np
+for gib in (8, 5):
+    try:
+        block = np.ones(gib * 2**30 // 8)
+        print(f"ALLOCATED {gib} GiB")
+        del block
+    except MemoryError:
+        print(f"{gib} GiB refused")
+""",
+        ),
+        Expect("graded", 9, ()),
+    )
+    add(
+        "fork_bomb",
+        insert_after_imports(
+            key,
+            """
+import subprocess
+procs = []
+for _ in range(1000):
+    try:
+        procs.append(subprocess.Popen(["setsid", "sleep", "3607"]))
+    except OSError as err:
+        print("stopped after", len(procs), "processes:", type(err).__name__)
+        break
+for p in procs[3:]:   # leave three running: the grader must clean them up
+    p.kill()
+    p.wait()
+""",
+        ),
+        Expect("graded", 9, ()),
+    )
+    add(
+        "kill_parent",
+        insert_after_imports(
+            key,
+            """
+import os, signal
+for pid in [os.getppid(), 1] + [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+    if pid != os.getpid():
+        try:
+            os.kill(pid, signal.SIGKILL)
+            print("KILLED", pid)
+        except OSError as err:
+            print("kill", pid, type(err).__name__)
+""",
+        ),
+        Expect("graded", 9, ()),
+    )
+
+    # Reaching out of the sandbox.
+    add(
+        "loopback",
+        insert_after_imports(
+            key,
+            f"""
+import socket
+for host in ["127.0.0.1", "localhost", socket.gethostname()]:
+    try:
+        s = socket.create_connection((host, {port}), timeout=3)
+        s.sendall(b"{marker}")
+        print("CONNECTED", host)
+    except OSError as err:
+        print("no connection to", host, type(err).__name__)
+""",
+        ),
+        Expect("graded", 9, ()),
+    )
+    targets = [
+        str(secret),
+        str(course / "solutions" / CHAPTER / f"{CHAPTER}.ipynb"),
+        str(course / "gradebook.db"),
+        "/etc/shadow",
+        str(folder / "key.ipynb"),
+        "/root/.bashrc",
+        str(ROOT / "solutions"),
+    ]
+    add(
+        "read_files",
+        insert_after_imports(
+            key,
+            f"""
+import os
+for path in {targets!r}:
+    try:
+        text = open(path, "rb").read(200) if not os.path.isdir(path) else str(os.listdir(path))
+        print("READ", path, text)
+    except OSError as err:
+        print("cannot read", path, type(err).__name__)
+""",
+        ),
+        Expect("graded", 9, ()),
+    )
+    writes = [
+        str(course / "gradebook.db"),
+        str(out / "grades.csv"),
+        str(course / "pwned.txt"),
+        str(folder / "key.ipynb"),
+        f"/tmp/pwned-{marker}",
+    ]
+    add(
+        "write_files",
+        insert_after_imports(
+            key,
+            f"""
+for path in {writes!r}:
+    try:
+        with open(path, "a") as f:
+            f.write("{marker}")
+        print("WROTE", path)
+    except OSError as err:
+        print("cannot write", path, type(err).__name__)
+""",
+        ),
+        Expect("graded", 9, ()),
+    )
+
+    # Cheating: wrong answers that try to pass.
+    add(
+        "patch_numpy",
+        wrong_answers(
+            student,
+            prefix="""
+import numpy as np, torch
+np.allclose = lambda *a, **k: True
+np.array_equal = lambda *a, **k: True
+np.testing.assert_allclose = lambda *a, **k: None
+torch.allclose = lambda *a, **k: True
+""",
+        ),
+        Expect("graded", 0, ("pending review", "np.allclose")),
+    )
+    add(
+        "patch_checks_quietly",
+        wrong_answers(
+            student,
+            prefix="""
+_tools = [checks, ref]
+for _name in ["check_close", "check_shape", "check_scalar", "check_unchanged", "assert_numpy_only"]:
+    setattr(_tools[0], _name, lambda *a, **k: None)
+setattr(_tools[1], "rnn_step", lambda x, h, Wx, Wh, b: x @ Wx.T + h @ Wh.T + b)
+""",
+        ),
+        Expect("graded", 0, ("0 of 4 tests passed",)),
+    )
+    midcall = set_source(
+        key,
+        "rnn_step",
+        """
+def rnn_step(x_t, h_prev, W_x, W_h, b):
+    _tools = [checks, ref]
+    setattr(_tools[1], "rnn_step", lambda x, h, Wx, Wh, bb: x @ Wx.T + h @ Wh.T + bb)
+    setattr(_tools[0], "check_unchanged", lambda *a, **k: None)
+    return x_t @ W_x.T + h_prev @ W_h.T + b
+""",
+    )
+    add("patch_during_test", midcall, Expect("graded", 5, ("changed the course's tools",)))
+    add(
+        "rebind_names",
+        wrong_answers(
+            student,
+            prefix="""
+class _Anything:
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+checks = _Anything()
+ref = _Anything()
+""",
+        ),
+        Expect("graded", 0, ("0 of 4 tests passed",)),
+    )
+    always = wrong_answers(student)
+    always = set_source(
+        always,
+        "rnn_step",
+        """
+class AlwaysEqual:
+    shape = (2, 4)
+    def __eq__(self, other):
+        return True
+    def __array__(self, *a, **k):
+        return np.zeros(self.shape)
+def rnn_step(x_t, h_prev, W_x, W_h, b):
+    return AlwaysEqual()
+""",
+    )
+    always = set_source(
+        always,
+        "rnn_forward",
+        """
+class Sneaky(np.ndarray):
+    def tolist(self):
+        return self._target
+def rnn_forward(xs, h0, W_x, W_h, b):
+    out = np.zeros((xs.shape[0], h0.shape[0], W_h.shape[0])).view(Sneaky)
+    out._target = ref.rnn_forward(xs, h0, W_x, W_h, b).tolist()
+    return out
+""",
+    )
+    always = set_source(
+        always,
+        "clip_by_norm",
+        """
+class Number(float):
+    def __eq__(self, other):
+        return True
+def clip_by_norm(grads, max_norm):
+    return [g * 0 for g in grads], Number(0.0)
+""",
+    )
+    add("always_equal", always, Expect("graded", 0, ("0 of 4 tests passed",)))
+    add(
+        "get_ipython",
+        wrong_answers(
+            student,
+            prefix="""
+get_ipython().events.callbacks["pre_run_cell"].clear()
+get_ipython().events.callbacks["post_run_cell"].clear()
+import lstm_course.checks as _c
+_c.check_close = lambda *a, **k: None
+""",
+        ),
+        Expect("graded", 0, ("pending review", "get_ipython")),
+    )
+
+    # Layouts a platform export may have.
+    (folder / "pdf_student.pdf").write_bytes(b"%PDF-1.4 not a notebook")
+    exp["pdf_student"] = Expect("error", 0, ("not a notebook",))
+    write(folder, "dup", key)
+    (folder / "dup").mkdir()
+    write(folder / "dup", CHAPTER, key)
+    exp["dup"] = Expect("error", 0, ("2 notebooks",))
+    (folder / "folder_student").mkdir()
+    write(folder / "folder_student", CHAPTER, key)
+    (folder / "folder_student" / "notes.txt").write_text("my notes")
+    exp["folder_student"] = Expect("graded", 9, ())
+    (folder / "folder_empty").mkdir()
+    (folder / "folder_empty" / "readme.txt").write_text("forgot the notebook")
+    exp["folder_empty"] = Expect("error", 0, ("no notebook",))
+    return exp

@@ -1,0 +1,275 @@
+"""The hostile corpus through ``lstm-course grade``: one grading run, one test per submission.
+
+The corpus (tests/hostile/corpus.py) is made from Chapter 1: invalid and empty files, another
+chapter's notebook, deleted/edited/duplicated test cells, changed points, broken metadata, an
+infinite loop, ``os._exit``, ``SystemExit``, a segfault, 200 MB of output, an 8 GiB allocation,
+hundreds of processes, killing its parent, connecting to a loopback port, reading root-only and
+course files, writing the gradebook and grades.csv, monkeypatching NumPy/PyTorch/lstm_course,
+always-equal objects, and export layouts. The answer key is graded in the same run.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+from hostile.corpus import CHAPTER, build_corpus, make_course
+
+from lstm_course.grading.sandbox import SandboxUnavailable, detect
+
+pytestmark = pytest.mark.slow
+CELL_TIMEOUT = 20
+
+
+def _sandbox_or_skip() -> str:
+    try:
+        return detect()
+    except SandboxUnavailable as err:
+        pytest.skip(f"no grading sandbox on this machine: {err}")
+
+
+class Listener:
+    """A TCP server on the host's loopback that records anything that reaches it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.received.append(conn.recv(1000) or b"<connected>")
+                except OSError:
+                    self.received.append(b"<connected>")
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    mode = _sandbox_or_skip()
+    base = tmp_path_factory.mktemp("hostile")
+    course = make_course(base / "course")
+    secret_dir = Path(tempfile.mkdtemp(prefix="lstm-secret-"))
+    secret = secret_dir / "secret.txt"
+    marker = uuid.uuid4().hex
+    secret.write_text(f"SECRET-{marker}")
+    os.chmod(secret, 0o600)
+    listener = Listener()
+    out = base / "out"
+    subs = base / "submissions"
+    expected = build_corpus(subs, course=course, out=out, port=listener.port, secret=secret, marker=marker)
+    cmd = [
+        sys.executable,
+        "-m",
+        "lstm_course.cli",
+        "grade",
+        CHAPTER,
+        str(subs),
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--cell-timeout",
+        str(CELL_TIMEOUT),
+        "--submission-timeout",
+        "300",
+    ]
+    try:
+        proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=3000)
+    finally:
+        listener.close()
+    with open(out / "grades.csv", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = list(reader)
+    yield SimpleNamespace(
+        mode=mode,
+        course=course,
+        out=out,
+        subs=subs,
+        proc=proc,
+        header=header,
+        rows=rows,
+        by_id={r[0]: dict(zip(header, r, strict=True)) for r in rows},
+        expected=expected,
+        listener=listener,
+        marker=marker,
+        secret=secret,
+    )
+    secret.unlink()
+    secret_dir.rmdir()
+
+
+def _outputs(run, student: str) -> str:
+    path = run.course / "autograded" / student / CHAPTER / f"{CHAPTER}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(
+        o.get("text", "") + o.get("evalue", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
+
+
+def test_the_run_finishes_with_one_row_per_submission(run):
+    assert run.proc.returncode == 0, run.proc.stderr[-3000:]
+    assert run.header == ["student_id", "chapter", "score", "max_score", "status", "detail"]
+    ids = [r[0] for r in run.rows]
+    assert len(ids) == len(set(ids)), "a submission got two rows"
+    assert set(ids) == set(run.expected), run.proc.stderr[-3000:]
+    assert all(r[1] == CHAPTER and r[3] == "9" and r[5] for r in run.rows)
+
+
+CASES = [
+    "key",
+    "untouched",
+    "invalid_json",
+    "empty",
+    "not_a_notebook",
+    "other_chapter",
+    "deleted_tests_key",
+    "deleted_tests_wrong",
+    "edited_tests",
+    "duplicated_tests",
+    "points_changed",
+    "broken_metadata",
+    "infinite_loop",
+    "os_exit",
+    "system_exit",
+    "kernel_crash",
+    "output_flood",
+    "big_alloc",
+    "fork_bomb",
+    "kill_parent",
+    "loopback",
+    "read_files",
+    "write_files",
+    "patch_numpy",
+    "patch_checks_quietly",
+    "patch_during_test",
+    "rebind_names",
+    "always_equal",
+    "get_ipython",
+    "pdf_student",
+    "dup",
+    "folder_student",
+    "folder_empty",
+]
+
+
+@pytest.mark.parametrize("student", CASES)
+def test_submission_gets_a_fitting_row(run, student):
+    expect = run.expected[student]
+    row = run.by_id.get(student)
+    assert row is not None, f"no row for {student}"
+    message = f"{student}: {row}"
+    assert row["status"] == expect.status, message
+    if expect.score is not None:
+        assert float(row["score"]) == expect.score, message
+    for words in expect.detail:
+        assert words in row["detail"], message
+
+
+def test_cases_cover_the_corpus(run):
+    assert set(CASES) == set(run.expected)
+
+
+def test_feedback_shows_results_not_hidden_test_code(run):
+    for student in run.expected:
+        page = (run.out / "feedback" / f"{student}.html").read_text()
+        assert html.escape(run.by_id[student]["detail"]) in page, student
+        assert "BEGIN HIDDEN TESTS" not in page and "_rnn_step_case" not in page, student
+    page = (run.out / "feedback" / "untouched.html").read_text()
+    assert "NotImplementedError" in page and "0 / 2" in page
+
+
+def test_loopback_is_out_of_reach(run):
+    assert run.listener.received == []
+    assert "CONNECTED" not in _outputs(run, "loopback")
+
+
+def test_files_outside_the_working_copy_are_out_of_reach(run):
+    text = _outputs(run, "read_files")
+    assert "cannot read" in text
+    assert "READ " not in text, text
+    for student in run.expected:
+        path = run.course / "autograded" / student / CHAPTER / f"{CHAPTER}.ipynb"
+        if path.exists():
+            assert f"SECRET-{run.marker}" not in path.read_text(errors="replace")
+
+
+def test_gradebook_and_grades_csv_cannot_be_written(run):
+    text = _outputs(run, "write_files")
+    for target in ("gradebook.db", "grades.csv", "pwned.txt", "key.ipynb"):
+        assert f"WROTE {run.course}" not in text and f"WROTE {run.out}" not in text, target
+    assert run.marker.encode() not in (run.course / "gradebook.db").read_bytes()
+    assert run.marker not in (run.out / "grades.csv").read_text()
+    assert not (run.course / "pwned.txt").exists()
+    assert not Path(f"/tmp/pwned-{run.marker}").exists()
+    with sqlite3.connect(run.course / "gradebook.db") as db:
+        assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+def test_no_process_of_a_submission_survives(run):
+    leftovers = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if b"sleep 3607" in cmdline:
+                leftovers.append(cmdline)
+    assert leftovers == []
+    assert "stopped after" in _outputs(run, "fork_bomb")
+
+
+def test_memory_limit_holds(run):
+    text = _outputs(run, "big_alloc")
+    assert "8 GiB refused" in text and "ALLOCATED" not in text
+
+
+def test_output_is_bounded(run):
+    path = run.course / "autograded" / "output_flood" / CHAPTER / f"{CHAPTER}.ipynb"
+    assert path.stat().st_size < 12 * 2**20
+    assert "[output cut" in _outputs(run, "output_flood")
+
+
+def test_gradebook_agrees_with_grades_csv(run):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{run.course / 'gradebook.db'}", "lstm-course-test") as gb:
+        for student, row in run.by_id.items():
+            sub = gb.find_submission(CHAPTER, student)
+            assert float(sub.score) == float(row["score"]), student
+        flagged = gb.find_submission(CHAPTER, "patch_numpy")
+        assert flagged.needs_manual_grade

@@ -1,0 +1,165 @@
+"""Parallel and repeatable: ``--jobs 1`` and ``--jobs 2`` give the same rows and scores as each
+other and as plain ``nbgrader autograde``; a platform's zip export grades the same; the user
+namespace sandbox grades the same; without isolation ``grade`` refuses unless ``--unsafe``.
+
+The timings of the first test come from :func:`lstm_course.grading.bench.measure_grading`, the
+function ``lstm-course bench`` uses; they are printed (``pytest -s``) but not asserted, since
+other work shares the machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from hostile.corpus import CHAPTER, load, make_course, strip_narrative, write
+
+from lstm_course.grading.bench import measure_grading
+from lstm_course.grading.runner import default_jobs
+from lstm_course.grading.sandbox import Limits, SandboxUnavailable, detect
+
+pytestmark = pytest.mark.slow
+EXPECTED = {"key": 9.0, "untouched": 0.0, "half": 4.0, "folder_layout": 9.0}
+
+
+def _sandbox_or_skip(mode: str | None = None) -> str:
+    try:
+        return detect(mode)
+    except SandboxUnavailable as err:
+        pytest.skip(f"no grading sandbox here: {err}")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    base = tmp_path_factory.mktemp("parallel")
+    course = make_course(base / "course", fake_other=False)
+    subs = base / "subs"
+    subs.mkdir()
+    key, student = strip_narrative(load("key")), strip_narrative(load("student"))
+    write(subs, "key", key)
+    write(subs, "untouched", student)
+    half = strip_narrative(load("key"))
+    for cell, stub in zip(half.cells, student.cells, strict=True):
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in ("grad_norms", "clip_by_norm"):
+            cell.source = stub.source
+    half.cells = [c for c in half.cells if c.cell_type != "markdown"]
+    write(subs, "half", half)
+    (subs / "folder_layout").mkdir()
+    write(subs / "folder_layout", CHAPTER, key)
+    archive = base / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(subs.rglob("*")):
+            if path.is_file():
+                zf.write(path, Path("platform-export") / path.relative_to(subs))
+    return course, subs, archive, base
+
+
+def _grade(
+    course: Path, source: Path, out: Path, *extra: str, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "lstm_course.cli",
+        "grade",
+        CHAPTER,
+        str(source),
+        "--out",
+        str(out),
+        "--cell-timeout",
+        "60",
+        *extra,
+    ]
+    return subprocess.run(
+        cmd, cwd=course, capture_output=True, text=True, timeout=1800, env={**os.environ, **(env or {})}
+    )
+
+
+def _scores(out: Path) -> dict[str, tuple[str, str]]:
+    with open(out / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    ids = [r["student_id"] for r in rows]
+    assert len(ids) == len(set(ids)), f"duplicated rows in {out}"
+    return {r["student_id"]: (r["score"], r["status"]) for r in rows}
+
+
+def test_jobs_1_and_2_agree_with_each_other_and_with_nbgrader(setup, capsys):
+    _sandbox_or_skip()
+    course, subs, _, base = setup
+    report = measure_grading(
+        CHAPTER,
+        subs,
+        root=course,
+        jobs=(1, 2),
+        limits=Limits(cell_timeout=60),
+        work=base / "bench",
+        log=print,
+    )
+    expected = {sid: score for sid, score in EXPECTED.items()}
+    assert report["submissions"] == 4
+    for jobs in (1, 2):
+        assert report["grade"][jobs]["scores"] == expected, jobs
+        assert set(report["grade"][jobs]["status"].values()) == {"graded"}
+    assert report["nbgrader"]["scores"] == expected
+    with capsys.disabled():
+        per = {j: round(r["per_submission"], 2) for j, r in report["grade"].items()}
+        print(
+            f"\nseconds per submission: grade {per}, plain nbgrader "
+            f"{report['nbgrader']['per_submission']:.2f}; "
+            f"isolation cost x{report['isolation_cost']['ratio']:.2f}"
+        )
+
+
+def test_zip_export_grades_the_same_twice(setup):
+    _sandbox_or_skip()
+    course, subs, archive, base = setup
+    first = _grade(course, archive, base / "zip1", "--jobs", "2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = _grade(course, archive, base / "zip2", "--jobs", "2")
+    assert second.returncode == 0, second.stderr[-2000:]
+    scores = _scores(base / "zip1")
+    assert scores == _scores(base / "zip2")
+    assert {sid: float(s) for sid, (s, _) in scores.items()} == EXPECTED
+    assert sorted(p.name for p in (base / "zip1" / "feedback").iterdir()) == sorted(
+        f"{s}.html" for s in EXPECTED
+    )
+
+
+def test_user_namespace_sandbox_grades_the_same(setup):
+    _sandbox_or_skip("userns")
+    course, subs, _, base = setup
+    proc = _grade(course, subs, base / "userns", "--jobs", "2", env={"LSTM_COURSE_SANDBOX": "userns"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "sandbox: userns" in proc.stderr
+    assert {sid: float(s) for sid, (s, _) in _scores(base / "userns").items()} == EXPECTED
+
+
+def test_refuses_without_isolation_unless_unsafe(setup):
+    course, subs, _, base = setup
+    refused = _grade(course, subs, base / "refused", env={"LSTM_COURSE_SANDBOX": "none"})
+    assert refused.returncode == 2
+    assert "cannot isolate student code" in refused.stderr and "--unsafe" in refused.stderr
+    assert not (base / "refused" / "grades.csv").exists()
+    unsafe = _grade(
+        course, subs, base / "unsafe", "--unsafe", "--jobs", "2", env={"LSTM_COURSE_SANDBOX": "none"}
+    )
+    assert unsafe.returncode == 0, unsafe.stderr[-2000:]
+    assert "--unsafe" in unsafe.stderr
+    assert {sid: float(s) for sid, (s, _) in _scores(base / "unsafe").items()} == EXPECTED
+
+
+def test_grade_fails_loudly_when_it_cannot_run(setup):
+    course, _, _, base = setup
+    missing = _grade(course, base / "no-such-folder", base / "nothing")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    unknown = _grade(course, base, base / "nothing", env={})
+    unknown.check_returncode()  # a folder of folders without notebooks: error rows, not a crash
+
+
+def test_default_jobs_is_the_number_of_cores():
+    assert default_jobs() == len(os.sched_getaffinity(0))

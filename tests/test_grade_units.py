@@ -1,0 +1,351 @@
+"""Fast tests of the grader's parts: discovery, notebook repair, the scan, the guard, messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import nbformat
+import pytest
+from conftest import ROOT, chapters
+from hostile.corpus import CHAPTER, load, make_course, strip_narrative
+
+from lstm_course.grading import discover as disc
+from lstm_course.grading import sandbox
+from lstm_course.grading.feedback import cell_result, detail_sentence, feedback_html
+from lstm_course.grading.guard import source_hash
+from lstm_course.grading.notebook import (
+    ChapterSource,
+    SubmissionProblem,
+    guard_config,
+    read_notebook,
+    recognise,
+    repair,
+)
+from lstm_course.grading.scan import scan_notebook
+
+
+# -- discovery ---------------------------------------------------------------------------------
+def test_discover_files_and_folders(tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "bob").mkdir(parents=True)
+    (subs / "alice.ipynb").write_text("{}")
+    (subs / "bob" / f"{CHAPTER}.ipynb").write_text("{}")
+    (subs / "bob" / "data.csv").write_text("1,2")
+    (subs / "carol").mkdir()
+    (subs / "carol" / "a.ipynb").write_text("{}")
+    (subs / "carol" / "b.ipynb").write_text("{}")
+    (subs / "dave.pdf").write_text("pdf")
+    (subs / ".DS_Store").write_text("junk")
+    (subs / "__MACOSX").mkdir()
+    (subs / "Eve Smith_123_assignsubmission_file_").mkdir()
+    (subs / "Eve Smith_123_assignsubmission_file_" / "mine.ipynb").write_text("{}")
+    found = {s.student_id: s for s in disc.discover(subs, CHAPTER, tmp_path / "scratch")}
+    assert sorted(found) == ["Eve_Smith_123_assignsubmission_file", "alice", "bob", "carol", "dave"]
+    assert found["alice"].notebook.name == "alice.ipynb"
+    assert found["bob"].notebook.name == f"{CHAPTER}.ipynb" and [
+        p.name for p in found["bob"].extra_files
+    ] == ["data.csv"]
+    assert "several notebooks" in found["carol"].problem
+    assert "not a notebook" in found["dave"].problem
+    assert found["Eve_Smith_123_assignsubmission_file"].notebook.name == "mine.ipynb"
+
+
+def test_discover_zip_is_read_defensively(tmp_path):
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("export/alice.ipynb", "{}")
+        zf.writestr("export/bob/ch01_rnn.ipynb", "{}")
+        zf.writestr("../escape.ipynb", "{}")
+        zf.writestr("/abs.ipynb", "{}")
+        zf.writestr("export/__MACOSX/._alice.ipynb", "junk")
+        link = zipfile.ZipInfo("export/link.ipynb")
+        link.external_attr = 0o120777 << 16
+        zf.writestr(link, "/etc/shadow")
+    found = disc.discover(archive, CHAPTER, tmp_path / "scratch")
+    assert [s.student_id for s in found] == ["alice", "bob"]
+    assert not (tmp_path / "escape.ipynb").exists() and not (tmp_path / "scratch" / "escape.ipynb").exists()
+
+
+def test_discover_refuses_what_is_not_a_folder_or_zip(tmp_path):
+    (tmp_path / "x.txt").write_text("x")
+    with pytest.raises(disc.DiscoveryError):
+        disc.discover(tmp_path / "x.txt", CHAPTER, tmp_path)
+    (tmp_path / "bad.zip").write_text("not a zip")
+    with pytest.raises(disc.DiscoveryError):
+        disc.discover(tmp_path / "bad.zip", CHAPTER, tmp_path)
+
+
+def test_student_ids_are_safe_folder_names():
+    assert disc.safe_student_id("../../etc") == "etc"
+    assert disc.safe_student_id("Zoë O'Neil") == "Zo_O_Neil"
+    assert disc.safe_student_id("...") == "student"
+
+
+# -- reading, recognising and repairing notebooks -----------------------------------------------
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", "empty"),
+        (b"{oops", "broken JSON"),
+        (b'{"a": 1}', "without notebook cells"),
+        (b"\xff\xfe", "UTF-8"),
+    ],
+)
+def test_read_notebook_says_what_is_wrong(tmp_path, content, words):
+    path = tmp_path / "x.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(SubmissionProblem, match=words):
+        read_notebook(path)
+
+
+def test_recognise_names_the_other_chapter(tmp_path):
+    course = make_course(tmp_path / "course")
+    ch01 = ChapterSource.load(course, CHAPTER)
+    other = ChapterSource.load(course, "ch00_other")
+    recognise(load("student"), ch01, [other])
+    with pytest.raises(SubmissionProblem, match="ch00_other"):
+        recognise(other.released, ch01, [other])
+    with pytest.raises(SubmissionProblem, match="not the ch01_rnn notebook"):
+        recognise(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), ch01, [])
+
+
+def test_repair_puts_back_deleted_and_broken_cells():
+    ch01 = ChapterSource.load(ROOT, CHAPTER)
+    nb = strip_narrative(load("student"))
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "rnn_forward_tests"]
+    solution = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "rnn_step")
+    solution.metadata["nbgrader"] = "garbage"
+    test = next(
+        c
+        for c in nb.cells
+        if isinstance(c.metadata.get("nbgrader"), dict)
+        and c.metadata["nbgrader"].get("grade_id") == "grad_norms_tests"
+    )
+    test.metadata["nbgrader"]["points"] = 100
+    nb.cells.append(
+        nbformat.v4.new_code_cell("x", metadata={"nbgrader": {"grade": True, "grade_id": "fake"}})
+    )
+    notes = repair(nb, ch01)
+    ids = [c.metadata["nbgrader"].get("grade_id") for c in nb.cells if c.metadata.get("nbgrader")]
+    assert [i for i in ids if i] == ch01.order
+    assert any("rnn_forward_tests" in n for n in notes)
+    assert (
+        test.metadata["nbgrader"]["points"] == 3 and solution.metadata["nbgrader"]["grade_id"] == "rnn_step"
+    )
+    nbformat.validate(nb)
+
+
+def test_guard_config_names_imports_and_leaves_exercises_alone():
+    config = guard_config(ChapterSource.load(ROOT, CHAPTER))
+    bindings = {name: (module, attr) for name, module, attr in config["bindings"]}
+    assert bindings["checks"] == ("lstm_course", "checks") and bindings["np"] == ("numpy", None)
+    assert bindings["ref"] == ("lstm_course", "numpy_rnn")
+    assert {"rnn_step", "rnn_forward", "grad_norms", "clip_by_norm"} <= set(config["keep_names"])
+
+
+# -- the scan ------------------------------------------------------------------------------------
+def _scan(code: str) -> list[str]:
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("import numpy as np\nfrom lstm_course import checks"),
+            nbformat.v4.new_code_cell(code),
+        ]
+    )
+    return [f.construct for f in scan_notebook(nb, set())]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "np.allclose = lambda *a, **k: True",
+        "setattr(checks, 'check_close', print)",
+        "import ctypes",
+        "get_ipython().events",
+        "import sys\nsys.modules['numpy'] = None",
+        "f.__code__ = g.__code__",
+        "exec('x = 1')",
+        "from IPython import get_ipython",
+        "().__class__.__base__.__subclasses__()",
+        "del checks.check_close",
+        "import lstm_course.grading.guard",
+    ],
+)
+def test_scan_flags_tampering(code):
+    assert _scan(code), code
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "def f(x):\n    return np.tanh(x @ W.T)",
+        "class M(torch.nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        setattr(self, 'w', 1)",
+        "model.eval()",
+        "x = np.zeros(3)\nx[0] = 1",
+        "!ls",
+        "%timeit f(1)",
+        "print(type(x).__name__)",
+    ],
+)
+def test_scan_leaves_ordinary_code_alone(code):
+    assert _scan(code) == [], code
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_scan_accepts_every_answer_key(chapter):
+    """Answer keys are what good students write: no flag may fire on them."""
+    source = ChapterSource.load(ROOT, chapter)
+    released = {c.source.strip() for c in source.released.cells}
+    assert [str(f) for f in scan_notebook(source.source, released)] == []
+
+
+# -- the guard -----------------------------------------------------------------------------------
+GUARD_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from IPython.core.interactiveshell import InteractiveShell
+    from lstm_course.grading.guard import install, source_hash
+    shell = InteractiveShell.instance()
+    test1 = "assert np.allclose(1, 2) is False and checks.check_close.__module__ == 'lstm_course.checks'"
+    test2 = "checks.check_close('x', wrong(), ref.rnn_step(*args))"
+    config = {"modules": ["numpy", "lstm_course.checks", "lstm_course.numpy_rnn"],
+              "bindings": [["np", "numpy", None], ["checks", "lstm_course", "checks"],
+                           ["ref", "lstm_course", "numpy_rnn"]],
+              "keep_names": ["wrong"], "torch": False,
+              "test_cells": [source_hash(test1), source_hash(test2)]}
+    json.dump(config, open(sys.argv[1], "w"))
+    install(sys.argv[1], shell)
+    results = []
+    def run(code):
+        r = shell.run_cell(code)
+        results.append(type(r.error_in_exec).__name__ if r.error_in_exec else "ok")
+    run("import numpy as np\\nfrom lstm_course import checks\\nfrom lstm_course import numpy_rnn as ref")
+    run("np.allclose = lambda *a, **k: True\\nchecks = None")
+    run(test1)          # the patches are undone before the test: passes
+    run("import numpy as real\\nargs = [real.ones((1, 2)), real.ones((1, 3)), real.ones((3, 2)),"
+        " real.ones((3, 3)), real.ones(3)]\\n"
+        "def wrong():\\n    setattr([ref][0], 'rnn_step', lambda *a: real.zeros((1, 3)))\\n"
+        "    return real.zeros((1, 3))")
+    run(test2)          # patched while it ran: the test fails
+    run("print(ref.rnn_step.__module__)")
+    print(json.dumps(results))
+    """
+)
+
+
+def test_guard_restores_before_and_catches_during_tests(tmp_path):
+    script = tmp_path / "guard_script.py"
+    script.write_text(GUARD_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "guard.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert results == ["ok", "ok", "ok", "ok", "GuardError", "ok"], proc.stdout
+    assert "The notebook changed" in proc.stdout and "lstm_course.numpy_rnn.rnn_step" in proc.stdout
+
+
+def test_source_hash_ignores_surrounding_whitespace():
+    assert source_hash("x = 1\n") == source_hash("\nx = 1")
+
+
+# -- the sandbox -----------------------------------------------------------------------------------
+def test_detect_explains_why_it_cannot_isolate(monkeypatch):
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    with pytest.raises(sandbox.SandboxUnavailable, match="unshare"):
+        sandbox.detect()
+    monkeypatch.setattr(sandbox.platform, "system", lambda: "Darwin")
+    with pytest.raises(sandbox.SandboxUnavailable, match="Linux"):
+        sandbox.detect()
+
+
+def test_grade_refuses_without_isolation_unless_unsafe(tmp_path, monkeypatch):
+    from lstm_course.grading import runner
+
+    def unavailable(forced=None):
+        raise sandbox.SandboxUnavailable("namespaces are disabled here.")
+
+    monkeypatch.setattr(runner, "detect", unavailable)
+    course = make_course(tmp_path / "course", fake_other=False)
+    (tmp_path / "subs").mkdir()
+    with pytest.raises(runner.GradingError, match="--unsafe"):
+        runner.grade(CHAPTER, tmp_path / "subs", root=course, log=lambda m: None)
+    with pytest.raises(runner.GradingError, match="no chapter"):
+        runner.grade("ch99_nothing", tmp_path / "subs", root=course, log=lambda m: None)
+
+
+def test_uid_ranges_are_free_and_mapped():
+    base = sandbox.choose_uid_base(4)
+    import pwd
+
+    for uid in range(base, base + 4):
+        with pytest.raises(KeyError):
+            pwd.getpwuid(uid)
+    assert base != os.getuid()
+
+
+def test_readonly_paths_hide_the_course():
+    paths = sandbox.readonly_paths()
+    assert str(ROOT) not in paths and str(ROOT / "solutions") not in paths
+    assert any(p.endswith("lstm_course") for p in paths)
+
+
+# -- messages ------------------------------------------------------------------------------------
+def test_detail_sentences_are_specific():
+    base = {
+        "status": "graded",
+        "score": 2,
+        "max_score": 9,
+        "limits": {"memory": 4 * 2**30, "cell_timeout": 60},
+        "tests": [{"test": "a", "status": "passed"}, {"test": "b", "status": "failed"}],
+        "findings": [],
+    }
+    assert detail_sentence({**base, "events": []}) == "1 of 2 tests passed"
+    timeout = {**base, "events": [{"kind": "cell_timeout", "label": "`rnn_step`", "seconds": 60}]}
+    assert detail_sentence(timeout).startswith("cell `rnn_step` exceeded the 60 s time limit")
+    died = {**base, "events": [{"kind": "kernel_died", "label": "`x`"}]}
+    assert "kernel stopped in cell `x`" in detail_sentence(died)
+    error = {"status": "error", "detail": "the file is empty"}
+    assert detail_sentence(error) == "the file is empty"
+
+
+def test_test_message_reads_errors_and_stderr():
+    err = nbformat.v4.new_code_cell("x")
+    err.outputs = [
+        nbformat.v4.new_output("error", ename="CheckFailed", evalue="rnn_step differs", traceback=[])
+    ]
+    assert cell_result(err) == (True, "rnn_step differs")
+    warn = nbformat.v4.new_code_cell("x")
+    warn.outputs = [nbformat.v4.new_output("stream", name="stderr", text="RuntimeWarning: overflow")]
+    assert cell_result(warn)[0] and "stderr" in cell_result(warn)[1]
+    assert cell_result(nbformat.v4.new_code_cell("x")) == (False, "")
+
+
+def test_feedback_escapes_what_students_wrote():
+    result = {
+        "student_id": "s",
+        "score": 0,
+        "max_score": 2,
+        "status": "graded",
+        "detail": "<b>x</b>",
+        "tests": [
+            {
+                "exercise": "e",
+                "test": "t",
+                "points": 0,
+                "max_points": 2,
+                "status": "failed",
+                "message": "<script>alert(1)</script>",
+            }
+        ],
+    }
+    page = feedback_html(result, CHAPTER)
+    assert "<script>" not in page and "&lt;script&gt;" in page

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_course.numpy_lstm import StepCache, lstm_forward
+from lstm_course.numpy_lstm import StepCache, lstm_forward, lstm_step_cached
 
 
 class StepGrads(NamedTuple):
@@ -171,6 +171,20 @@ def step_backward_with_mistake(dh: np.ndarray, dc: np.ndarray, cache: StepCache,
     return StepGrads(da.T @ cache.z, da.sum(axis=0), dx, dh_prev, dc_prev)
 
 
+def random_step_case(batch: int, input_size: int, hidden_size: int, seed: int, *,
+                     scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, StepCache, np.ndarray]:
+    """(dh, dc, cache, W) for one random forward step: the arguments of :func:`lstm_step_backward`.
+
+    Weights and states are standard normal times ``scale``, so every gate is far from 0 and 1.
+    """
+    r = np.random.default_rng(seed)
+    B, I, H = batch, input_size, hidden_size
+    W, b = scale * r.standard_normal((4 * H, H + I)), scale * r.standard_normal(4 * H)
+    _, _, cache = lstm_step_cached(r.standard_normal((B, I)), r.standard_normal((B, H)),
+                                   r.standard_normal((B, H)), W, b)
+    return r.standard_normal((B, H)), r.standard_normal((B, H)), cache, W
+
+
 def mistaken_step_grads(dh: np.ndarray, dc: np.ndarray, cache: StepCache,
                         W: np.ndarray) -> dict[str, StepGrads]:
     """{description: the gradients that mistake gives} for every entry of :data:`COMMON_MISTAKES`."""
@@ -178,24 +192,53 @@ def mistaken_step_grads(dh: np.ndarray, dc: np.ndarray, cache: StepCache,
             for d, flags in COMMON_MISTAKES.items()}
 
 
+def check_step_gradient(student_fn: Callable, index: int, batch: int, input_size: int,
+                        hidden_size: int, seed: int) -> None:
+    """Test one output (0: dW, 1: db, 2: dx, 3: dh_prev, 4: dc_prev) of a learner's
+    ``lstm_step_backward(dh, dc, cache, W)`` on a random step, naming a recognised mistake.
+
+    Also fails if the function modifies its inputs or does not return five arrays.
+    """
+    from lstm_course import checks
+
+    name = StepGrads._fields[index]
+    dh, dc, cache, W = random_step_case(batch, input_size, hidden_size, seed)
+    before = checks.snapshot(dh, dc, W, cache.c_prev)
+    got = student_fn(dh, dc, cache, W)
+    if not isinstance(got, tuple) or len(got) != 5:
+        raise checks.CheckFailed("lstm_step_backward should return a tuple of five arrays "
+                                 "(dW, db, dx, dh_prev, dc_prev).")
+    for label, old, new in zip(["dh", "dc", "W", "cache.c_prev"], before, [dh, dc, W, cache.c_prev],
+                               strict=True):
+        checks.check_unchanged(label, old, new)
+    mistakes = {d: g[index] for d, g in mistaken_step_grads(dh, dc, cache, W).items()}
+    checks.check_close(name, got[index], lstm_step_backward(dh, dc, cache, W)[index],
+                       mistakes=mistakes,
+                       context=f"batch {batch}, input {input_size}, hidden {hidden_size}")
+
+
 # ---------------------------------------------------------------------------- gradient checks
 
-def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    """Centred finite differences of the scalar f() with respect to every entry of x.
+def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-5, *,
+                       centred: bool = True) -> np.ndarray:
+    """Finite differences of the scalar f() with respect to every entry of x.
 
-    df/dx_k ~ (f(x + eps e_k) - f(x - eps e_k)) / (2 eps); the error is O(eps^2). x is changed
-    in place during the loop and restored exactly, so f can read it from its closure.
+    Centred: df/dx_k ~ (f(x + eps e_k) - f(x - eps e_k)) / (2 eps), error O(eps^2).
+    ``centred=False`` gives forward differences (f(x + eps e_k) - f(x)) / eps, error O(eps).
+    x is changed in place during the loop and restored exactly, so f can read it from its closure.
     """
     grad = np.zeros_like(x, dtype=np.float64)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
+    base = None if centred else f()
     for k in range(flat.size):
         old = flat[k]
         flat[k] = old + eps
         plus = f()
-        flat[k] = old - eps
-        minus = f()
+        if centred:
+            flat[k] = old - eps
+            minus = f()
         flat[k] = old
-        gflat[k] = (plus - minus) / (2 * eps)
+        gflat[k] = (plus - minus) / (2 * eps) if centred else (plus - base) / eps
     return grad
 
 

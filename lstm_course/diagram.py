@@ -30,7 +30,7 @@ TITLES = {
     "concat": r"Every gate reads the concatenation $[h_{t-1}, x_t]$",
     "forget": r"Forget gate: $f_t = \sigma(W_f\,[h_{t-1}, x_t] + b_f)$, applied as $f_t \odot c_{t-1}$",
     "input": r"Input gate: $i_t = \sigma(W_i\,[h_{t-1}, x_t] + b_i)$, applied as $i_t \odot \tilde{c}_t$",
-    "candidate": r"Candidate memory: $\tilde{c}_t = \tanh(W_c\,[h_{t-1}, x_t] + b_c)$",
+    "candidate": r"Candidate memory: $\tilde{c}_t = \tanh(W_g\,[h_{t-1}, x_t] + b_g)$",
     "cell": r"Cell state: $c_t = f_t \odot c_{t-1} + i_t \odot \tilde{c}_t$",
     "output": r"Output gate: $o_t = \sigma(W_o\,[h_{t-1}, x_t] + b_o)$,   $h_t = o_t \odot \tanh(c_t)$",
 }

@@ -314,3 +314,58 @@ def test_word_tagger_gives_log_probabilities_for_every_position():
     out = model(words)
     assert out.shape == (7, 3, 5)
     torch.testing.assert_close(out.exp().sum(-1), torch.ones(7, 3))
+
+
+def _random(shapes, seed):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(*s, generator=g, dtype=F64) for s in shapes]
+
+
+def test_each_named_mistake_differs_from_the_reference_and_from_the_others():
+    from lstm_course import variant_checks as vc
+
+    B, I, H = 3, 4, 5
+    peep = _random([(B, I), (B, H), (B, H), (4 * H, I), (4 * H, H), (4 * H,), (4 * H,), (H,), (H,), (H,)], 0)
+    cifg = _random([(B, I), (B, H), (B, H), (3 * H, I), (3 * H, H), (3 * H,), (3 * H,)], 1)
+    gru = _random([(B, I), (B, H), (3 * H, I), (3 * H, H), (3 * H,), (3 * H,)], 2)
+    cases = [
+        (V.lstm_variant_step(*peep[:7], V.VARIANTS["peephole"], torch.stack(peep[7:]))[0],
+         [h for h, _ in vc.peephole_mistakes(*peep).values()]),
+        (V.lstm_variant_step(*cifg, V.VARIANTS["cifg"])[0], [h for h, _ in vc.cifg_mistakes(*cifg).values()]),
+        (V.gru_step(*gru), list(vc.gru_mistakes(*gru).values())),
+    ]
+    for right, wrongs in cases:
+        outputs = [right, *wrongs]
+        for a in range(len(outputs)):
+            for b in range(a + 1, len(outputs)):
+                assert (outputs[a] - outputs[b]).abs().max() > 1e-3
+
+
+def test_parameter_count_mistakes_only_lists_counts_that_differ():
+    from lstm_course.variant_checks import parameter_count_mistakes
+
+    plain = parameter_count_mistakes("lstm", 3, 5)
+    assert list(plain) == ["only one bias vector per gate block was counted; PyTorch has two (b_ih and b_hh)"]
+    assert plain[next(iter(plain))] == parameter_count("lstm", 3, 5) - 4 * 5
+    stacked = parameter_count_mistakes("peephole", 3, 5, 2, True)
+    assert len(stacked) == 4
+    assert parameter_count("peephole", 3, 5, 2, True) not in stacked.values()
+
+
+def test_check_step_names_the_mistake_and_accepts_the_reference():
+    from lstm_course import checks
+    from lstm_course import variant_checks as vc
+
+    args = _random([(2, 3), (2, 4), (2, 4), (12, 3), (12, 4), (12,), (12,)], 3)
+    expected = V.lstm_variant_step(*args, V.VARIANTS["cifg"])
+    mistakes = vc.cifg_mistakes(*args)
+    vc.check_step("cifg_step", expected, expected, mistakes)
+    wrong = mistakes["the input gate was set equal to f_t; coupling means i_t = 1 - f_t"]
+    with pytest.raises(checks.CheckFailed, match="i_t = 1 - f_t"):
+        vc.check_step("cifg_step", wrong, expected, mistakes)
+    with pytest.raises(checks.CheckFailed, match="pair"):
+        vc.check_step("cifg_step", expected[0], expected, mistakes)
+    before = [a.clone() for a in args]
+    args[2].mul_(2)
+    with pytest.raises(checks.CheckFailed, match="c_prev after the call"):
+        vc.check_inputs_unchanged(["x_t", "h_prev", "c_prev", "W_ih", "W_hh", "b_ih", "b_hh"], before, args)

@@ -23,6 +23,8 @@ def test_answer_key_full_marks_and_student_version_zero_through_grade(tmp_path, 
         detect()
     except SandboxUnavailable as err:
         pytest.skip(f"no grading sandbox here: {err}")
+    if not (ROOT / "chapters" / chapter / f"{chapter}.ipynb").exists():
+        pytest.skip(f"{chapter} is not released yet (tests/test_release.py reports it)")
     course = make_course(tmp_path / "course", chapters=[chapter], fake_other=False)
     subs = tmp_path / "subs"
     subs.mkdir()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from hostile.corpus import CHAPTER, load, make_course, strip_narrative, write
 
+from lstm_course.grading.course import postgres_driver
 from lstm_course.grading.sandbox import SandboxUnavailable, detect
 
 pytestmark = pytest.mark.slow
@@ -124,7 +125,7 @@ def test_grade_flow_with_a_postgresql_gradebook(tmp_path, postgres_url):
     ]
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "postgresql://postgres@/gradebook" in proc.stderr
+    assert "postgresql+psycopg2://postgres@/gradebook" in proc.stderr
     rows = _rows(tmp_path / "out")
     assert {sid: (r["status"], float(r["score"])) for sid, r in rows.items()} == {
         "key": ("graded", 9.0),
@@ -132,7 +133,7 @@ def test_grade_flow_with_a_postgresql_gradebook(tmp_path, postgres_url):
         "broken": ("error", 0.0),
     }
     assert not (course / "gradebook.db").exists(), "SQLite was used instead of PostgreSQL"
-    with Gradebook(postgres_url, "lstm-course-test") as gb:
+    with Gradebook(postgres_driver(postgres_url), "lstm-course-test") as gb:
         scores = {s.student.id: float(s.score) for s in gb.assignment_submissions(CHAPTER)}
     assert scores == {"key": 9.0, "untouched": 0.0, "broken": 0.0}
 
@@ -146,6 +147,6 @@ def test_grade_flow_with_a_postgresql_gradebook(tmp_path, postgres_url):
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert {sid: float(r["score"]) for sid, r in _rows(tmp_path / "out").items()} == {"key": 9.0, "late": 9.0}
-    with Gradebook(postgres_url, "lstm-course-test") as gb:
+    with Gradebook(postgres_driver(postgres_url), "lstm-course-test") as gb:
         assert float(gb.find_submission(CHAPTER, "late").score) == 9.0
         assert len(gb.students) == 4

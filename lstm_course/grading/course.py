@@ -27,7 +27,7 @@ class Course:
         cd = config.CourseDirectory
         cd.root = str(root)
         url = db_url or cd.get("db_url") or "sqlite:///gradebook.db"
-        url = absolute_sqlite_url(url, root)
+        url = postgres_driver(absolute_sqlite_url(url, root))
         cd.db_url = url
         return cls(root, config, url)
 
@@ -55,6 +55,15 @@ def absolute_sqlite_url(url: str, root: Path) -> str:
         path = url[len(prefix) :]
         if path and path != ":memory:" and not path.startswith("file:"):
             url = prefix + str((root / path).resolve())
+    return url
+
+
+def postgres_driver(url: str) -> str:
+    """``postgresql://`` with the driver the course installs (psycopg2): SQLAlchemy 2.1 would
+    otherwise look for psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
 
 

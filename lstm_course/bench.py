@@ -164,11 +164,32 @@ def time_book_build(root: Path) -> float | None:
     return seconds if proc.returncode == 0 else None
 
 
-def bench_grading(root: Path, quick: bool) -> list[dict]:
-    """Table 3: seconds per submission, plain nbgrader against ``lstm-course grade``."""
-    from lstm_course.grading.throughput import measure_throughput
+def bench_grading(root: Path, quick: bool, chapter: str = "ch01_rnn") -> list[dict]:
+    """Table 3: seconds per submission, plain nbgrader against ``lstm-course grade``.
 
-    return measure_throughput(root, n_submissions=2 if quick else 6, quick=quick)
+    The class is ``n`` copies of the chapter's answer key (full marks expected from every run).
+    """
+    from lstm_course.grading.bench import measure_grading
+
+    n = 2 if quick else 6
+    with tempfile.TemporaryDirectory(prefix="lstm-bench-class-") as tmp:
+        key = root / "solutions" / chapter / f"{chapter}.ipynb"
+        for k in range(n):
+            shutil.copy(key, Path(tmp) / f"student{k:02d}.ipynb")
+        steps = progress(range(1), total=1, desc="grading (plain, --jobs 1, --jobs 2)")
+        for _ in steps:
+            report = measure_grading(chapter, Path(tmp), root=root, jobs=(1, 2), baseline=True)
+    rows = [{"method": "plain nbgrader autograde", "jobs": 1,
+             "seconds_per_submission": report["nbgrader"]["per_submission"],
+             "scores": report["nbgrader"]["scores"]}]
+    for jobs, run in sorted(report["grade"].items()):
+        rows.append({"method": f"lstm-course grade --jobs {jobs}", "jobs": jobs,
+                     "seconds_per_submission": run["per_submission"], "scores": run["scores"],
+                     "sandbox": run["mode"]})
+    for row in rows:
+        row["submissions"] = n
+        row["chapter"] = chapter
+    return rows
 
 
 def targets_met(results: dict) -> list[dict]:
@@ -182,6 +203,15 @@ def targets_met(results: dict) -> list[dict]:
             out.append({"target": f"course LSTM fwd+bwd within {limit}x of nn.LSTM at "
                                   f"T={T}, B={B}, I={I}, H={H}", "measured": ratio,
                         "met": ratio <= limit})
+    grading = {r["method"]: r["seconds_per_submission"] for r in results.get("grading", [])}
+    if {"plain nbgrader autograde", "lstm-course grade --jobs 1",
+            "lstm-course grade --jobs 2"} <= set(grading):
+        speedup = grading["lstm-course grade --jobs 1"] / grading["lstm-course grade --jobs 2"]
+        out.append({"target": "--jobs 2 at least 1.8x the throughput of --jobs 1",
+                    "measured": speedup, "met": speedup >= 1.8})
+        cost = grading["lstm-course grade --jobs 1"] / grading["plain nbgrader autograde"]
+        out.append({"target": "isolation at most 1.3x plain nbgrader per submission",
+                    "measured": cost, "met": cost <= 1.3})
     nbs = results.get("notebooks", {}).get("chapters", [])
     if nbs:
         worst = max(r["seconds"] for r in nbs)

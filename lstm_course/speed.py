@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -106,13 +107,16 @@ def _run_once(model: nn.Module, xs: Tensor, backward: bool) -> float:
 def compare(impls: Mapping[str, Factory], T: int, B: int, I: int, H: int, *, backward: bool = True,
             repeats: int = 10, warmup: int = 2, dtype: torch.dtype = torch.float32,
             device: torch.device | str = "cpu", threads: int | None = None,
-            seed: int = 0) -> dict[str, float]:
-    """Median seconds per call (forward, or forward + backward) of each implementation.
+            seed: int = 0, statistic: str = "median") -> dict[str, float]:
+    """Seconds per call (forward, or forward + backward) of each implementation.
 
     All models read the same input xs: (T, B, I). The runs are interleaved (one call of each
     implementation per round) so that load from other programs hits all of them alike.
+    ``statistic`` is ``"median"`` or ``"min"`` of the ``repeats`` timed calls (the minimum is
+    the least disturbed by other programs when there are few repeats).
     ``threads`` sets ``torch.set_num_threads`` for the measurement and restores it after.
     """
+    summary = {"median": statistics.median, "min": min}[statistic]
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -128,7 +132,7 @@ def compare(impls: Mapping[str, Factory], T: int, B: int, I: int, H: int, *, bac
                 elapsed = _run_once(model, xs, backward)
                 if round_ >= warmup:
                     times[name].append(elapsed)
-        return {name: statistics.median(ts) for name, ts in times.items()}
+        return {name: summary(ts) for name, ts in times.items()}
     finally:
         torch.set_num_threads(old_threads)
 
@@ -142,7 +146,10 @@ def time_lstm(impl: str | Factory, T: int, B: int, I: int, H: int, *, backward: 
 
 def benchmark(sizes: Sequence[tuple[int, int, int, int]], impls: Mapping[str, Factory] | None = None,
               *, repeats: int = 5, **kwargs) -> list[dict]:
-    """Rows {T, B, I, H, pass, <impl name>: median ms, ...} for forward and forward + backward."""
+    """Rows {T, B, I, H, pass, <impl name>: ms, ...} for forward and forward + backward.
+
+    Keyword arguments go to :func:`compare` (e.g. ``statistic="min"``).
+    """
     impls = IMPLEMENTATIONS if impls is None else impls
     rows = []
     for T, B, I, H in sizes:
@@ -182,7 +189,7 @@ def plot_benchmark(rows: Sequence[dict], *, ax=None, title: str = ""):
     ax.set_xticks(x, [f"B={r['B']}, H={r['H']}\n" + ("fwd" if r["pass"] == "forward" else "fwd+bwd")
                       for r in rows], fontsize="small")
     ax.set_yscale("log")
-    ax.set_ylabel("milliseconds per call (median)")
+    ax.set_ylabel("milliseconds per call")
     ax.grid(True, axis="y", which="major", alpha=0.3)
     ax.legend(fontsize="small")
     if title:
@@ -191,8 +198,9 @@ def plot_benchmark(rows: Sequence[dict], *, ax=None, title: str = ""):
 
 
 def recurrence_backward_time(T: int, *, use_unbind: bool, B: int = 16, I: int = 32,
-                             repeats: int = 5) -> float:
-    """Median seconds of forward + backward of a tiny recurrence h = tanh(h + x_t) over T steps.
+                             repeats: int = 5, statistic: str = "median") -> float:
+    """Seconds (median or min of ``repeats``) of forward + backward of a tiny recurrence
+    h = tanh(h + x_t) over T steps.
 
     The loop reads x_t either as ``xs[t]`` (indexing: each step's backward writes a full-size
     (T, B, I) gradient, so the backward pass costs O(T^2)) or from ``xs.unbind(0)`` (one
@@ -209,7 +217,21 @@ def recurrence_backward_time(T: int, *, use_unbind: bool, B: int = 16, I: int = 
         h.sum().backward()
         times.append(time.perf_counter() - start)
         xs.grad = None
-    return statistics.median(times[1:])
+    return {"median": statistics.median, "min": min}[statistic](times[1:])
+
+
+@contextmanager
+def onednn(enabled: bool) -> Iterator[None]:
+    """Switch PyTorch's oneDNN (MKL-DNN) CPU kernels on or off inside a ``with`` block.
+
+    With oneDNN off, ``nn.LSTM`` on the CPU runs PyTorch's generic per-step implementation.
+    """
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = enabled
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
 
 
 TARGETS = {(100, 64, 64, 256): 1.25, (100, 32, 8, 64): 2.5}

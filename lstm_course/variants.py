@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
@@ -60,13 +61,13 @@ class Variant:
         if self.coupled and not self.forget_gate:
             raise ValueError("a coupled input gate (i = 1 - f) needs a forget gate")
 
-    @property
+    @cached_property
     def gates(self) -> str:
         """The weight blocks, in PyTorch's order i, f, g, o minus the ones this variant drops."""
         dropped = ("i" if self.coupled else "") + ("" if self.forget_gate else "f")
         return "".join(g for g in "ifgo" if g not in dropped)
 
-    @property
+    @cached_property
     def peephole_gates(self) -> str:
         """The sigmoid gates that look at the cell state (one weight vector each)."""
         return "".join(g for g in self.gates if g != "g") if self.peephole else ""

@@ -369,3 +369,27 @@ def test_check_step_names_the_mistake_and_accepts_the_reference():
     args[2].mul_(2)
     with pytest.raises(checks.CheckFailed, match="c_prev after the call"):
         vc.check_inputs_unchanged(["x_t", "h_prev", "c_prev", "W_ih", "W_hh", "b_ih", "b_hh"], before, args)
+
+
+def test_smooth_is_a_trailing_moving_average():
+    from lstm_course.variant_experiments import smooth
+
+    np.testing.assert_allclose(smooth([2.0] * 7, window=3), 2.0)
+    np.testing.assert_allclose(smooth([0.0, 3.0, 6.0, 9.0], window=2), [0.0, 1.5, 4.5, 7.5])
+
+
+def test_summary_table_and_plot_report_every_variant():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lstm_course.variant_experiments import Run, plot_ablation, summary_table
+
+    runs = {name: [Run(None, [1.0, 0.5, 0.2], loss, 0.9) for loss in (0.1, 0.2, 0.3)]
+            for name in ("standard LSTM", "GRU")}
+    table = summary_table(runs, {"standard LSTM": 1472, "GRU": 1104})
+    lines = table.splitlines()
+    assert len(lines) == 3 and "loss mean" in lines[0]
+    assert lines[1].split()[-6:] == ["1472", "0.200", "0.100", "0.100", "0.300", "0.900"]
+    fig = plot_ablation(runs, title="test")
+    assert len(fig.axes) == 2
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["standard LSTM", "GRU"]

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hostile.corpus import CHAPTER, load, make_course, strip_narrative, write
+from hostile.corpus import CHAPTER, insert_after_imports, load, make_course, strip_narrative, write
 
 from lstm_course.grading.bench import measure_grading
 from lstm_course.grading.runner import default_jobs
@@ -163,3 +163,21 @@ def test_grade_fails_loudly_when_it_cannot_run(setup):
 
 def test_default_jobs_is_the_number_of_cores():
     assert default_jobs() == len(os.sched_getaffinity(0))
+
+
+def test_a_notebook_stops_at_its_time_budget(setup):
+    _sandbox_or_skip()
+    _, _, _, base = setup
+    course = make_course(base / "budget-course", fake_other=False)
+    subs = base / "budget"
+    subs.mkdir()
+    slow = strip_narrative(load("key"))
+    for _ in range(3):
+        slow = insert_after_imports(slow, "import time\ntime.sleep(20)")
+    write(subs, "slow", slow)
+    proc = _grade(course, subs, base / "budget-out", "--cell-timeout", "30", "--submission-timeout", "45")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(base / "budget-out" / "grades.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["status"] == "graded" and float(row["score"]) == 0
+    assert "used up its 45 s time limit" in row["detail"] and "later cells did not run" in row["detail"]

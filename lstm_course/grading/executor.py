@@ -136,7 +136,8 @@ class SandboxedExecute(Execute):
         self._cell_timeout = limits.cell_timeout
         begin = self.start_time or time.monotonic()
         self._deadline = begin + limits.submission_timeout
-        t0 = time.monotonic()
+        t0 = self._t0 = time.monotonic()
+        self._kernel_ready = None
         try:
             return super().preprocess(nb, resources, km=None)
         except Exception as err:
@@ -147,6 +148,8 @@ class SandboxedExecute(Execute):
             self._write_report(time.monotonic() - t0)
 
     def preprocess_cell(self, cell, resources, index):
+        if self._kernel_ready is None:
+            self._kernel_ready = time.monotonic() - self._t0
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, self.resources
         if self._stop:
@@ -291,7 +294,12 @@ class SandboxedExecute(Execute):
     def _write_report(self, seconds: float) -> None:
         if not self.report_path:
             return
-        report = {"events": self._events, "stopped": self._stop, "execute_seconds": seconds}
+        report = {
+            "events": self._events,
+            "stopped": self._stop,
+            "execute_seconds": seconds,
+            "kernel_start_seconds": self._kernel_ready,
+        }
         Path(self.report_path).write_text(json.dumps(report, indent=1))
 
 

@@ -250,6 +250,7 @@ def grade(
                 "result_path": str(work / "result.json"),
             }
             spec_path = work / "spec.json"
+            spec["spawned_at"] = time.time()
             spec_path.write_text(json.dumps(spec))
             with open(work / "worker.log", "wb") as log_file:
                 proc = subprocess.Popen(

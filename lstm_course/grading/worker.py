@@ -24,6 +24,8 @@ from pathlib import Path
 
 import nbformat
 
+_STARTED = time.time()  # when this process got going (the runner records when it spawned it)
+
 
 def max_score(chapter) -> float:
     return float(
@@ -112,6 +114,7 @@ def grade_one(spec: dict) -> dict:
         "findings": [],
         "notes": [],
         "limits": spec["limits"],
+        "timings": {},
     }
     run_dir = Path(spec["run_dir"])
     try:
@@ -127,9 +130,12 @@ def grade_one(spec: dict) -> dict:
         result["notes"] = repair(nb, chapter)
         findings = scan_notebook(nb, chapter.instructor_sources())
         result["findings"] = [str(f) for f in findings]
+        result["timings"]["prepare"] = time.monotonic() - t0
         report = autograde(spec, course, db_url, chapter, nb)
+        result["timings"]["autograde"] = time.monotonic() - t0 - result["timings"]["prepare"]
         result["events"] = report.get("events", [])
-        result["execute_seconds"] = report.get("execute_seconds")
+        result["timings"]["execute"] = report.get("execute_seconds")
+        result["timings"]["kernel_start"] = report.get("kernel_start_seconds")
         collect(result, course, db_url, chapter, sid)
         if findings:
             flag_for_review(db_url, course.course_id, chapter_name, sid)
@@ -160,6 +166,8 @@ def grade_one(spec: dict) -> dict:
 
     result["detail"] = detail_sentence(result)
     result["seconds"] = time.monotonic() - t0
+    if spec.get("spawned_at"):
+        result["timings"]["startup"] = _STARTED - spec["spawned_at"]
     return result
 
 

@@ -161,8 +161,9 @@ def tag_accuracy(predicted: Sequence[Sequence[str]], sentences: Sequence[TaggedS
     """Fraction of words tagged correctly, over all words or a subset of them.
 
     ``where``: ``"all"``; ``"ambiguous"`` (words of ``AMBIGUOUS_WORDS``); ``"right_context"``
-    (words flagged in ``sentence.right_context``: tagged by what follows); ``"unknown"`` (words
-    not in the vocabulary ``known``, which is then required). Returns NaN for an empty subset.
+    (words flagged in ``sentence.right_context``: decided by what follows); ``"left_context"``
+    (ambiguous words that are not flagged: decided by what precedes); ``"unknown"`` (words not
+    in the vocabulary ``known``, which is then required). Returns NaN for an empty subset.
     """
     correct = total = 0
     for pred, sentence in zip(predicted, sentences, strict=True):
@@ -171,6 +172,8 @@ def tag_accuracy(predicted: Sequence[Sequence[str]], sentences: Sequence[TaggedS
                 take = word in AMBIGUOUS_WORDS
             elif where == "right_context":
                 take = sentence.right_context[k]
+            elif where == "left_context":
+                take = word in AMBIGUOUS_WORDS and not sentence.right_context[k]
             elif where == "unknown":
                 if known is None:
                     raise ValueError('where="unknown" needs the training vocabulary `known`')

@@ -103,6 +103,7 @@ def test_tag_accuracy_on_subsets():
     assert T.tag_accuracy(pred, [s]) == 0.75
     assert T.tag_accuracy(pred, [s], where="ambiguous") == 0.0
     assert T.tag_accuracy(pred, [s], where="right_context") == 0.0
+    assert np.isnan(T.tag_accuracy(pred, [s], where="left_context"))
     known = T.build_vocabs([G.TaggedSentence(("the", "can"), ("DET", "NN"), (False, False))])[0]
     assert T.tag_accuracy(pred, [s], where="unknown", known=known) == 1.0
     with pytest.raises(ValueError):

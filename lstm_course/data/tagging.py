@@ -43,7 +43,8 @@ Generator API (every function is deterministic given its ``numpy.random.Generato
   with its own tag set (DET, NN, V; there "she" is tagged NN).
 
 To measure accuracy on a subset of words, see ``lstm_course.tagger.tag_accuracy`` with
-``where="ambiguous"``, ``"right_context"`` or ``"unknown"``.
+``where="ambiguous"``, ``"left_context"`` (ambiguous words the preceding words decide),
+``"right_context"`` or ``"unknown"``.
 """
 
 from __future__ import annotations

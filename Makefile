@@ -19,7 +19,7 @@ BOOK_SOURCES := _config.yml _toc.yml intro.md $(wildcard chapters/*/*.ipynb) \
 	$(shell find book _static -type f -not -path '*/__pycache__/*' 2>/dev/null)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: venv book test lint release check-release clean browser
+.PHONY: venv book test lint release check-release clean browser postgres
 
 venv: $(STAMP)
 
@@ -67,7 +67,12 @@ browser:
 
 # Two pytest workers share two cores: one thread per kernel avoids oversubscription.
 test: export OMP_NUM_THREADS := 1
-test: $(STAMP) browser $(BOOK)
+# PostgreSQL for the gradebook test (it starts its own throw-away server; skipped, with the
+# reason, where PostgreSQL cannot be installed).
+postgres:
+	@bash .ci/install-postgres.sh
+
+test: $(STAMP) browser postgres $(BOOK)
 	$(BIN)/ruff check lstm_course tests
 	$(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-cell-timeout=120 tests solutions chapters
 

@@ -45,3 +45,16 @@ def set_forget_bias(lstm: nn.LSTM | nn.LSTMCell, value: float) -> None:
                 param[H:2 * H] = value
             elif name.startswith("bias_hh"):
                 param[H:2 * H] = 0.0
+
+
+def scale_input_weights(rnn: nn.RNNBase, factor: float) -> None:
+    """Multiply the input-to-hidden weights ``weight_ih_l*`` of every layer by ``factor``.
+
+    PyTorch draws all recurrent-layer weights from U(-1/sqrt(H), 1/sqrt(H)); with few, small
+    inputs (the adding problem's value and marker) a larger input scale lets the gates react
+    to the inputs from the first step.
+    """
+    with torch.no_grad():
+        for name, param in rnn.named_parameters():
+            if name.startswith("weight_ih"):
+                param.mul_(factor)

@@ -46,3 +46,15 @@ def test_set_forget_bias_sets_the_sum_of_both_biases_in_the_f_block():
     set_forget_bias(lstm, 1.0)
     total = lstm.bias_ih_l0 + lstm.bias_hh_l0
     assert torch.all(total[4:8] == 1.0)
+
+
+def test_scale_input_weights_scales_only_the_input_weights_of_every_layer():
+    from lstm_course.models import scale_input_weights
+
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(3, 4, num_layers=2)
+    before = {k: v.clone() for k, v in gru.state_dict().items()}
+    scale_input_weights(gru, 8.0)
+    for name, value in gru.state_dict().items():
+        factor = 8.0 if name.startswith("weight_ih") else 1.0
+        assert torch.equal(value, before[name] * factor), name

@@ -143,8 +143,7 @@ def plot_char_activations(text: str, values: Sequence[float], *, width: int = 64
         grid[r, : len(row)] = [v for _, v in row]
     if ax is None:
         _, ax = new_axes(0.14 * width + 0.4, 0.25 * len(rows) + 0.6)
-    cmap = plt.get_cmap("RdBu_r").copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="white")
     ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-vmax, vmax=vmax, aspect="auto",
               interpolation="nearest")
     for r, row in enumerate(rows):

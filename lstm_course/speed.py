@@ -12,7 +12,10 @@ Implementations compared (each a factory ``(input_size, hidden_size) -> module``
 
 Run ``python -m lstm_course.speed`` for the course's performance targets (forward + backward,
 float32, 2 threads). Other programs on the machine disturb timings, so :func:`compare`
-alternates between implementations and reports medians.
+alternates between implementations and reports medians. On a machine whose cores are busy
+with other work, also set ``OMP_WAIT_POLICY=PASSIVE``: otherwise every parallel region
+(a matrix product, a tanh of a few thousand numbers) can wait a whole scheduler time slice
+for its second thread, which punishes step-by-step Python loops far more than ``nn.LSTM``.
 """
 
 from __future__ import annotations

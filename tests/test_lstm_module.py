@@ -185,3 +185,19 @@ def test_benchmark_helpers_time_every_implementation():
     assert set(medians) == set(IMPLEMENTATIONS) and all(m > 0 for m in medians.values())
     row = {"T": 3, "B": 2, "I": 2, "H": 3, "pass": "forward", **{k: 1e3 * v for k, v in medians.items()}}
     assert "nn.LSTM" in format_table([row])
+
+
+def test_onednn_switch_restores_the_previous_setting():
+    from lstm_course.speed import onednn
+
+    before = torch.backends.mkldnn.enabled
+    with onednn(False):
+        assert torch.backends.mkldnn.enabled is False
+    assert torch.backends.mkldnn.enabled == before
+
+
+def test_recurrence_timer_returns_positive_seconds_for_both_loops():
+    from lstm_course.speed import recurrence_backward_time
+
+    for use_unbind in (False, True):
+        assert recurrence_backward_time(20, use_unbind=use_unbind, B=2, I=3, repeats=2, statistic="min") > 0

@@ -117,3 +117,33 @@ def test_init_params_follows_pytorch_bounds_and_sets_the_forget_bias():
     W, b = BW.init_params(3, 16, np.random.default_rng(0), forget_bias=1.0)
     assert W.shape == (64, 19) and np.abs(W).max() <= 0.25
     assert np.all(b[16:32] == 1.0) and np.abs(np.delete(b, np.s_[16:32])).max() <= 0.5
+
+
+def test_forward_differences_err_by_order_eps_and_centred_by_eps_squared():
+    x = np.array([0.7])
+    f = lambda: float(np.exp(x[0]))  # noqa: E731
+    exact = np.exp(0.7)
+    forward_err = abs(BW.numerical_gradient(f, x, 1e-3, centred=False)[0] - exact)
+    centred_err = abs(BW.numerical_gradient(f, x, 1e-3)[0] - exact)
+    assert forward_err == pytest.approx(exact * 1e-3 / 2, rel=0.01)
+    assert centred_err < 1e-6
+
+
+def test_check_step_gradient_passes_the_reference_and_names_a_mistake():
+    from lstm_course.checks import CheckFailed
+
+    for index in range(5):
+        BW.check_step_gradient(BW.lstm_step_backward, index, 2, 3, 2, seed=index)
+
+    def swapped_z(dh, dc, cache, W):
+        return tuple(BW.step_backward_with_mistake(dh, dc, cache, W, swap_z=True))
+
+    with pytest.raises(CheckFailed, match="swapped"):
+        BW.check_step_gradient(swapped_z, 3, 2, 3, 3, seed=0)
+
+    def in_place(dh, dc, cache, W):
+        dh *= 2
+        return tuple(BW.lstm_step_backward(dh, dc, cache, W))
+
+    with pytest.raises(CheckFailed, match="modified in place"):
+        BW.check_step_gradient(in_place, 0, 2, 3, 2, seed=1)

@@ -67,6 +67,7 @@ def describe_machine() -> dict:
         "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
         "platform": platform.platform(), "gpu": gpu,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
     }
 
 
@@ -269,6 +270,9 @@ def register(sub) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
+    # Threads that sleep while they wait (instead of spinning) keep the two-thread timings
+    # stable when anything else runs; it must be set before PyTorch starts OpenMP.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     results = run(args.quick, args.json, tuple(args.only), args.threads)
     print(_summary(results))
     return 0

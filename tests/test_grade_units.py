@@ -200,8 +200,10 @@ def test_scan_leaves_ordinary_code_alone(code):
 def test_scan_accepts_every_answer_key(chapter):
     """Answer keys are what good students write: no flag may fire on them."""
     source = ChapterSource.load(ROOT, chapter)
-    released = {c.source.strip() for c in source.released.cells}
-    assert [str(f) for f in scan_notebook(source.source, released)] == []
+    instructor = {c.source.strip() for c in source.released.cells} | {
+        c.source.strip() for c in source.source.cells if not c.metadata.get("nbgrader", {}).get("solution")
+    }
+    assert [str(f) for f in scan_notebook(source.source, instructor)] == []
 
 
 # -- the guard -----------------------------------------------------------------------------------
@@ -251,6 +253,39 @@ def test_guard_restores_before_and_catches_during_tests(tmp_path):
     results = json.loads(proc.stdout.strip().splitlines()[-1])
     assert results == ["ok", "ok", "ok", "ok", "GuardError", "ok"], proc.stdout
     assert "The notebook changed" in proc.stdout and "lstm_course.numpy_rnn.rnn_step" in proc.stdout
+
+
+TORCH_GUARD_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from IPython.core.interactiveshell import InteractiveShell
+    from lstm_course.grading.guard import install, source_hash
+    shell = InteractiveShell.instance()
+    lazy = "import torch._dynamo  # the library wraps torch.manual_seed: not the student's doing"
+    fake = "import functools\\nsetattr([torch][0], 'tanh', functools.wraps(torch.tanh)(lambda x: x))"
+    json.dump({"modules": ["torch"], "bindings": [["torch", "torch", None]], "torch": True,
+               "test_cells": [source_hash(lazy), source_hash(fake)]}, open(sys.argv[1], "w"))
+    install(sys.argv[1], shell)
+    results = []
+    for code in ["import torch", lazy, fake]:
+        r = shell.run_cell(code)
+        results.append(type(r.error_in_exec).__name__ if r.error_in_exec else "ok")
+    print(json.dumps(results))
+    """
+)
+
+
+def test_guard_accepts_libraries_wrapping_their_own_functions(tmp_path):
+    script = tmp_path / "torch_guard_script.py"
+    script.write_text(TORCH_GUARD_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "guard.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == ["ok", "ok", "GuardError"], proc.stdout
 
 
 def test_source_hash_ignores_surrounding_whitespace():

@@ -27,6 +27,7 @@ import builtins
 import hashlib
 import importlib
 import json
+import os
 import sys
 import types
 
@@ -136,11 +137,16 @@ class _Snapshot:
             if sys.modules.get(name) is not mod:
                 sys.modules[name] = mod
             live = vars(mod)
-            for key, value in _dict_items(self.module_dicts[name]):
+            snapshot = self.module_dicts[name]
+            for key, value in list(_dict_items(snapshot)):
                 if name == "builtins" and key in _VOLATILE_BUILTINS:
                     continue
-                if live.get(key, _MISSING) is not value:
-                    live[key] = value
+                current = live.get(key, _MISSING)
+                if current is not value:
+                    if _library_wrapper(current, value):
+                        snapshot[key] = current  # the library wrapped its own function: keep it
+                    else:
+                        live[key] = value
         for f, code, defaults, kwdefaults, cells in self.functions.values():
             if f.__code__ is not code:
                 f.__code__ = code
@@ -179,11 +185,16 @@ class _Snapshot:
             if sys.modules.get(name) is not mod:
                 out.append(f"sys.modules[{name!r}]")
             live = vars(mod)
-            for key, value in _dict_items(self.module_dicts[name]):
+            snapshot = self.module_dicts[name]
+            for key, value in list(_dict_items(snapshot)):
                 if name == "builtins" and key in _VOLATILE_BUILTINS:
                     continue
-                if live.get(key, _MISSING) is not value:
-                    out.append(f"{name}.{key}")
+                current = live.get(key, _MISSING)
+                if current is not value:
+                    if _library_wrapper(current, value):
+                        snapshot[key] = current
+                    else:
+                        out.append(f"{name}.{key}")
         for f, code, defaults, kwdefaults, cells in self.functions.values():
             closure_changed = any(
                 value is not _MISSING and (not _has_contents(c) or c.cell_contents is not value)
@@ -216,6 +227,38 @@ class _Missing:
 
 
 _MISSING = _Missing()
+
+
+def _library_paths() -> tuple[str, ...]:
+    import sysconfig
+
+    paths = {sys.base_prefix, sys.prefix, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    return tuple(os.path.realpath(p) + os.sep for p in paths)
+
+
+_LIBRARY = _library_paths()
+
+
+def _library_wrapper(new, old) -> bool:
+    """Whether ``new`` is a library's own wrapper around ``old`` (a legitimate change).
+
+    ``import torch._dynamo``, which the first optimizer step triggers, replaces
+    ``torch.manual_seed`` by a wrapper that disables compilation. Such a wrapper is a function
+    whose code lives in the installed packages and whose ``__wrapped__`` chain leads back to
+    the original. A wrapper the notebook writes lives in the notebook, and is not accepted.
+    """
+    f, depth = new, 0
+    while f is not None and depth < 8:
+        if f is old:
+            return depth > 0
+        code = getattr(f, "__code__", None)
+        if not isinstance(code, types.CodeType):
+            return False
+        if not os.path.realpath(code.co_filename).startswith(_LIBRARY):
+            return False
+        f = getattr(f, "__wrapped__", None) or getattr(f, "_torchdynamo_orig_callable", None)
+        depth += 1
+    return False
 
 
 def _has_contents(cell) -> bool:

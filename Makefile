@@ -7,6 +7,10 @@ JOBS   ?= 2
 # nbgrader runs `alembic` from PATH, and kernels must be the venv's.
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
+# The course's models are small: one thread per kernel is as fast, and two threads per kernel
+# on two cores shared with anything else can stall (a cell of Chapter 1 once took > 120 s).
+export OMP_NUM_THREADS := 1
+export OMP_WAIT_POLICY := PASSIVE
 # MathJax for offline math: npm's package, unpacked into _build/vendor/_static/mathjax, which
 # _config.yml's html_extra_path copies into the book (not _static/: Jupyter Book would add
 # every .js file found there to every page).
@@ -65,8 +69,6 @@ browser:
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install \
 	    -y -qq --no-install-recommends chromium chromium-driver fonts-liberation; }
 
-# Two pytest workers share two cores: one thread per kernel avoids oversubscription.
-test: export OMP_NUM_THREADS := 1
 # PostgreSQL for the gradebook test (it starts its own throw-away server; skipped, with the
 # reason, where PostgreSQL cannot be installed).
 postgres:

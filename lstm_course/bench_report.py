@@ -102,7 +102,8 @@ def plot_grading(results: dict, ax=None):
 
 
 def grading_markdown(results: dict) -> str:
-    lines = ["| method | seconds per submission | submissions | same score for every copy |", "|---|---|---|---|"]
+    lines = ["| method | seconds per submission | submissions | same score for every copy |",
+             "|---|---|---|---|"]
     for r in results.get("grading", []):
         full = len(set(r["scores"].values())) == 1
         lines.append(f"| {r['method']} | {r['seconds_per_submission']:.2f} | {r['submissions']} | "

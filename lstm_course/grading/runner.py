@@ -160,6 +160,8 @@ def grade(
         raise GradingError(
             f"chapters/{chapter}/{chapter}.ipynb is missing: run `lstm-course release {chapter}`"
         )
+    if not Path(submissions).exists():
+        raise GradingError(f"{submissions} does not exist")
     course = Course.load(root, db_url)
     if limits is None:
         limits = Limits(cell_timeout=course.cell_timeout or Limits.cell_timeout)

@@ -75,6 +75,7 @@ class SandboxedExecute(Execute):
     report_path = Unicode("").tag(config=True)
     start_time = Float(0.0).tag(config=True)
     raise_on_iopub_timeout = False  # a dropped oversized message must not end the run
+    startup_timeout = 180  # a busy machine imports PyTorch slowly; the kernel starts before any cell
 
     def _limits(self) -> Limits:
         return Limits(**self.limits)

@@ -117,7 +117,12 @@ def build_root(spec: dict) -> None:
     root = spec["root"]
     mount("none", "/", None, MS_REC | MS_PRIVATE)
     mount("sandbox-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m")
+    # Read-only paths under /tmp (a course cloned into /tmp, its venv) are bound after the
+    # private /tmp is mounted, or it would hide them.
+    under_tmp = [p for p in spec["ro"] if p == "/tmp" or p.startswith("/tmp/")]
     for path in spec["ro"]:
+        if path in under_tmp:
+            continue
         if os.path.islink(path) and os.path.dirname(path) == "/":
             os.symlink(os.readlink(path), root + path)  # merged /usr: /bin -> usr/bin
         elif os.path.exists(path):
@@ -169,8 +174,11 @@ def build_root(spec: dict) -> None:
             os.lchown(dirpath, uid, gid)
             for name in dirnames + filenames:
                 os.lchown(os.path.join(dirpath, name), uid, gid)
-    os.makedirs(root + "/tmp")
+    os.makedirs(root + "/tmp", exist_ok=True)
     mount(f"{sandbox}/tmp", root + "/tmp", None, MS_BIND)
+    for path in under_tmp:
+        if os.path.exists(path):
+            bind(path, root)
     for path in spec["rw"]:  # the kernel's sockets (may lie under /tmp: bind after it)
         bind(path, root, writable=True)
     # Enter the new root and let go of the old one.

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 from lstm_course.release import chapter_names, find_root
-from lstm_course.train import progress
 
 #: The grid of the LSTM table: (T, B, H) with input size I = H / 4 (I = 8 for H = 64 and
 #: I = 64 for H = 256, the two sizes of the course's performance targets).
@@ -43,6 +42,13 @@ TARGETS = [  # (T, B, I, H, maximum ratio of forward + backward time to nn.LSTM)
     (100, 32, 8, 64, 2.5),
 ]
 NOTEBOOK_BUDGET_S = 60.0
+
+
+def progress(iterable, total: int, desc: str):
+    """The course's progress bar, imported on use: `lstm-course` must not load PyTorch to start."""
+    from lstm_course.train import progress as bar
+
+    return bar(iterable, total=total, desc=desc)
 
 
 def input_size_for(H: int) -> int:

@@ -3,7 +3,10 @@
 One source, three outputs: ``solutions/<ch>/<ch>.ipynb`` is the answer key (with hidden
 tests); nbgrader's ``generate_assignment`` strips solutions and hidden tests; we then tag the
 cells a student has still to complete so that the book (strict build) and nbval accept that
-they raise, and the page shows the exercise rather than a traceback.
+they raise, and the page shows the exercise rather than a traceback. Each student notebook
+also gets a set-up cell, before its first code cell and hidden in the book, that installs
+``lstm_course`` on Google Colab (which, unlike Binder, does not read ``requirements.txt``)
+from the repository named in ``_config.yml``, and does nothing anywhere else.
 """
 
 from __future__ import annotations
@@ -17,12 +20,23 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+import yaml
 
 #: Tags added to exercise cells and their test cells in the student version.
 #: ``raises-exception`` lets nbclient/Jupyter Book and nbval run on past them;
 #: ``remove-output`` keeps the traceback of an unanswered exercise off the page.
 EXERCISE_TAGS = ("raises-exception", "remove-output")
 IGNORED = {".ipynb_checkpoints", "__pycache__"}
+COLAB_CELL_ID = "colab-setup"
+COLAB_CELL = """\
+# On Google Colab, install the course's helper package first (anywhere else this does nothing).
+try:
+    import google.colab  # a module that exists only on Colab
+except ImportError:
+    pass
+else:
+    %pip install --quiet --no-deps "lstm-course @ git+{url}@{branch}"
+"""
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -55,6 +69,31 @@ def tag_exercises(nb) -> None:
             tags.extend(t for t in EXERCISE_TAGS if t not in tags)
 
 
+def colab_setup_cell(root: Path):
+    """The set-up cell for Colab, installing from ``repository.url`` of ``_config.yml``.
+
+    Torch, NumPy, Matplotlib and tqdm are already on Colab, hence ``--no-deps``: the pinned
+    versions of ``requirements.txt`` would replace Colab's CUDA build of PyTorch.
+    """
+    config = root / "_config.yml"
+    try:
+        repo = yaml.safe_load(config.read_text())["repository"]
+        url = repo["url"]
+    except (OSError, KeyError, TypeError) as err:
+        raise SystemExit(f"lstm-course release: {config} must set repository.url, the repository "
+                         f"that the Colab set-up cell installs lstm_course from ({err!r})") from err
+    cell = nbformat.v4.new_code_cell(
+        COLAB_CELL.format(url=url.removesuffix("/"), branch=repo.get("branch", "main")).rstrip(),
+        metadata={"tags": ["remove-cell"]})
+    cell["id"] = COLAB_CELL_ID
+    return cell
+
+
+def add_colab_setup(nb, root: Path) -> None:
+    first_code = next((k for k, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    nb.cells.insert(first_code, colab_setup_cell(root))
+
+
 def generate(root: Path, chapter: str, dest: Path) -> None:
     """Write the student version of ``chapter`` into the folder ``dest`` (created anew)."""
     with tempfile.TemporaryDirectory(prefix="lstm-release-") as tmp:
@@ -76,6 +115,7 @@ def generate(root: Path, chapter: str, dest: Path) -> None:
         for path in released.glob("*.ipynb"):
             nb = nbformat.read(path, as_version=4)
             tag_exercises(nb)
+            add_colab_setup(nb, root)
             nbformat.write(nb, path)
         if dest.exists():
             shutil.rmtree(dest)

@@ -6,9 +6,11 @@ import json
 import shutil
 import subprocess
 import sys
+import types
 
 import nbformat
 import pytest
+import yaml
 from conftest import ROOT, chapters
 
 from lstm_course.release import EXERCISE_TAGS, is_exercise_cell
@@ -26,7 +28,7 @@ def test_release_check_passes_on_the_repository():
 
 def test_release_check_names_a_stale_chapter_and_release_fixes_it(tmp_path):
     course = tmp_path / "course"
-    for name in ["solutions", "chapters", "_toc.yml"]:
+    for name in ["solutions", "chapters", "_toc.yml", "_config.yml"]:
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, course / name if src.is_dir()
                                                             else course / name)
@@ -81,3 +83,51 @@ def test_grade_ids_are_unique_and_test_cells_have_points(chapter):
 @pytest.mark.parametrize("chapter", chapters())
 def test_chapter_is_in_the_table_of_contents(chapter):
     assert f"chapters/{chapter}/{chapter}" in (ROOT / "_toc.yml").read_text()
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_student_version_installs_the_package_on_colab_before_any_code(chapter):
+    from lstm_course.release import COLAB_CELL_ID
+
+    nb = nbformat.read(ROOT / "chapters" / chapter / f"{chapter}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0]["id"] == COLAB_CELL_ID
+    assert "remove-cell" in code[0].metadata["tags"]   # not on the book's pages
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    assert f"git+{repo['url']}@{repo['branch']}" in code[0].source
+    assert sum(c.get("id") == COLAB_CELL_ID for c in nb.cells) == 1
+
+
+def _run_colab_cell(on_colab: bool) -> list[str]:
+    """Run the set-up cell in an IPython shell whose `%pip` only records its arguments."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from lstm_course.release import colab_setup_cell
+
+    shell = InteractiveShell.instance()
+    calls: list[str] = []
+    shell.register_magic_function(calls.append, magic_kind="line", magic_name="pip")
+    saved = {k: sys.modules.get(k) for k in ("google", "google.colab")}
+    if on_colab:
+        google = types.ModuleType("google")
+        google.colab = types.ModuleType("google.colab")
+        sys.modules.update({"google": google, "google.colab": google.colab})
+    else:
+        sys.modules["google.colab"] = None   # makes `import google.colab` raise ImportError
+    try:
+        result = shell.run_cell(colab_setup_cell(ROOT).source)
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+        InteractiveShell.clear_instance()
+    assert result.success, result.error_in_exec
+    return calls
+
+
+def test_colab_cell_installs_only_on_colab_and_without_dependencies():
+    assert _run_colab_cell(on_colab=False) == []
+    [args] = _run_colab_cell(on_colab=True)
+    assert args.startswith("install") and "--no-deps" in args and "lstm-course @ git+" in args

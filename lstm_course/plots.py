@@ -14,6 +14,17 @@ def new_axes(width: float = 6.4, height: float = 3.6, **kwargs):
     return fig, ax
 
 
+def _label(ax, xlabel: str, ylabel: str, title: str = ""):
+    """Axis labels, a light grid, the legend and an optional title; returns ``ax``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def plot_gradient_norms(norms: Mapping[str, np.ndarray], *, ax=None, title: str = "",
                         ylabel: str = r"$\|\partial L / \partial h_t\|$"):
     """Norm of a gradient against the distance T - t, one line per label, log y axis.
@@ -26,13 +37,7 @@ def plot_gradient_norms(norms: Mapping[str, np.ndarray], *, ax=None, title: str 
         values = np.asarray(values, dtype=float)
         distance = np.arange(len(values))[::-1]
         ax.semilogy(distance, values, label=label)
-    ax.set_xlabel("distance $T - t$ (steps back from the loss)")
-    ax.set_ylabel(ylabel)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title)
-    return ax
+    return _label(ax, "distance $T - t$ (steps back from the loss)", ylabel, title)
 
 
 def plot_accuracy_vs(xs: Sequence[float], accuracies: Mapping[str, np.ndarray], *, chance: float,
@@ -49,14 +54,8 @@ def plot_accuracy_vs(xs: Sequence[float], accuracies: Mapping[str, np.ndarray], 
         ax.plot(xs, mean, marker="o", label=label)
         ax.fill_between(xs, acc.min(axis=1), acc.max(axis=1), alpha=0.2)
     ax.axhline(chance, color="grey", linestyle="--", label=f"chance ({chance:.2f})")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.05)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title)
-    return ax
+    return _label(ax, xlabel, "test accuracy", title)
 
 
 def plot_curves(curves: Mapping[str, Sequence[float] | tuple[Sequence[float], Sequence[float]]], *,
@@ -87,13 +86,7 @@ def plot_curves(curves: Mapping[str, Sequence[float] | tuple[Sequence[float], Se
                    label=label)
     if logy:
         ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title)
-    return ax
+    return _label(ax, xlabel, ylabel, title)
 
 
 def plot_confusion_matrix(counts: np.ndarray, labels: Sequence[str], *, ax=None, title: str = "",

@@ -32,6 +32,12 @@ def run_nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
+def grade_command(chapter: str, submissions: Path, out: Path, *options: str) -> list[str]:
+    """The command line of ``lstm-course grade`` (run through this interpreter)."""
+    return [sys.executable, "-m", "lstm_course.cli", "grade", chapter, str(submissions),
+            "--out", str(out), *options]
+
+
 def make_course(tmp_path: Path, chapter: str) -> Path:
     """A temporary nbgrader course with ``chapter`` as its only assignment, generated with a db."""
     course = tmp_path / "course"

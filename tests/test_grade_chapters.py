@@ -6,10 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 
 import pytest
-from conftest import ROOT, chapters
+from conftest import ROOT, chapters, grade_command
 from hostile.corpus import make_course
 
 from lstm_course.grading.sandbox import SandboxUnavailable, detect
@@ -31,20 +30,7 @@ def test_answer_key_full_marks_and_student_version_zero_through_grade(tmp_path, 
     (subs / "answer_key.ipynb").write_bytes((ROOT / "solutions" / chapter / f"{chapter}.ipynb").read_bytes())
     (subs / "untouched.ipynb").write_bytes((ROOT / "chapters" / chapter / f"{chapter}.ipynb").read_bytes())
     out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "lstm_course.cli",
-        "grade",
-        chapter,
-        str(subs),
-        "--out",
-        str(out),
-        "--jobs",
-        "2",
-        "--cell-timeout",
-        "120",
-    ]
+    cmd = grade_command(chapter, subs, out, "--jobs", "2", "--cell-timeout", "120")
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out / "grades.csv", newline="") as f:

@@ -16,7 +16,6 @@ import os
 import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import uuid
@@ -25,6 +24,7 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
+from conftest import grade_command
 from hostile.corpus import CHAPTER, build_corpus, make_course
 
 from lstm_course.grading.sandbox import SandboxUnavailable, detect
@@ -87,22 +87,8 @@ def run(tmp_path_factory):
     out = base / "out"
     subs = base / "submissions"
     expected = build_corpus(subs, course=course, out=out, port=listener.port, secret=secret, marker=marker)
-    cmd = [
-        sys.executable,
-        "-m",
-        "lstm_course.cli",
-        "grade",
-        CHAPTER,
-        str(subs),
-        "--out",
-        str(out),
-        "--jobs",
-        "2",
-        "--cell-timeout",
-        str(CELL_TIMEOUT),
-        "--submission-timeout",
-        "300",
-    ]
+    cmd = grade_command(CHAPTER, subs, out, "--jobs", "2", "--cell-timeout", str(CELL_TIMEOUT),
+                        "--submission-timeout", "300")
     try:
         proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=3000)
     finally:

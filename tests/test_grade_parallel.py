@@ -12,11 +12,11 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import grade_command
 from hostile.corpus import CHAPTER, insert_after_imports, load, make_course, strip_narrative, write
 
 from lstm_course.grading.bench import measure_grading
@@ -62,19 +62,7 @@ def setup(tmp_path_factory):
 def _grade(
     course: Path, source: Path, out: Path, *extra: str, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "lstm_course.cli",
-        "grade",
-        CHAPTER,
-        str(source),
-        "--out",
-        str(out),
-        "--cell-timeout",
-        "60",
-        *extra,
-    ]
+    cmd = grade_command(CHAPTER, source, out, "--cell-timeout", "60", *extra)
     return subprocess.run(
         cmd, cwd=course, capture_output=True, text=True, timeout=1800, env={**os.environ, **(env or {})}
     )

@@ -11,12 +11,12 @@ import glob
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from conftest import grade_command
 from hostile.corpus import CHAPTER, load, make_course, strip_narrative, write
 
 from lstm_course.grading.course import postgres_driver
@@ -109,20 +109,7 @@ def test_grade_flow_with_a_postgresql_gradebook(tmp_path, postgres_url):
     write(subs, "key", strip_narrative(load("key")))
     write(subs, "untouched", strip_narrative(load("student")))
     (subs / "broken.ipynb").write_text("{")
-    cmd = [
-        sys.executable,
-        "-m",
-        "lstm_course.cli",
-        "grade",
-        CHAPTER,
-        str(subs),
-        "--out",
-        str(tmp_path / "out"),
-        "--jobs",
-        "2",
-        "--db-url",
-        postgres_url,
-    ]
+    cmd = grade_command(CHAPTER, subs, tmp_path / "out", "--jobs", "2", "--db-url", postgres_url)
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "postgresql+psycopg2://postgres@/gradebook" in proc.stderr

@@ -169,14 +169,10 @@ class SandboxedExecute(Execute):
         try:
             cell = self.execute_cell(cell, index, store_history=True)
         except DeadKernelError:
-            self._stop = "kernel_died"
-            self._event("kernel_died", index, cell_label(cell, index))
-            cell.outputs.append(
-                _error(
-                    "KernelDied",
-                    "The kernel stopped while running this cell (the process exited, crashed, or hit the "
-                    f"memory limit of {limits.memory / 2**30:g} GiB); later cells were not run.",
-                )
+            self._stop_at(
+                "kernel_died", index, cell, "KernelDied",
+                "The kernel stopped while running this cell (the process exited, crashed, or hit the "
+                f"memory limit of {limits.memory / 2**30:g} GiB); later cells were not run.",
             )
         except CellTimeoutError:
             self._kill(index, cell)
@@ -185,15 +181,16 @@ class SandboxedExecute(Execute):
                 self._kill(index, cell)
         return cell, self.resources
 
+    def _stop_at(self, kind: str, index, cell, ename: str, message: str) -> None:
+        """End the run at this cell: record why, and show it as the cell's error output."""
+        self._stop = kind
+        self._event(kind, index, cell_label(cell, index))
+        cell.outputs.append(_error(ename, message))
+
     def _kill(self, index, cell) -> None:
-        self._stop = "unresponsive"
-        self._event("unresponsive", index, cell_label(cell, index))
-        cell.outputs.append(
-            _error(
-                "CellTimeoutError",
-                "This cell did not stop when interrupted; the kernel was stopped and "
-                "later cells were not run.",
-            )
+        self._stop_at(
+            "unresponsive", index, cell, "CellTimeoutError",
+            "This cell did not stop when interrupted; the kernel was stopped and later cells were not run.",
         )
         try:
             self._run_async(self.km.shutdown_kernel(now=True))

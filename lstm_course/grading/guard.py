@@ -132,21 +132,32 @@ class _Snapshot:
                 self._record_function(value)
 
     # -- restore -------------------------------------------------------------------------
-    def restore(self, user_ns: dict) -> None:
+    def _changed_module_entries(self):
+        """(module name, key, snapshot value, live dict) of every module global that changed.
+
+        A library that wrapped one of its own functions is not a change: the snapshot takes the
+        wrapper.
+        """
         for name, mod in _dict_items(self.modules):
-            if sys.modules.get(name) is not mod:
-                sys.modules[name] = mod
             live = vars(mod)
             snapshot = self.module_dicts[name]
             for key, value in list(_dict_items(snapshot)):
                 if name == "builtins" and key in _VOLATILE_BUILTINS:
                     continue
                 current = live.get(key, _MISSING)
-                if current is not value:
-                    if _library_wrapper(current, value):
-                        snapshot[key] = current  # the library wrapped its own function: keep it
-                    else:
-                        live[key] = value
+                if current is value:
+                    continue
+                if _library_wrapper(current, value):
+                    snapshot[key] = current
+                else:
+                    yield name, key, value, live
+
+    def restore(self, user_ns: dict) -> None:
+        for name, mod in _dict_items(self.modules):
+            if sys.modules.get(name) is not mod:
+                sys.modules[name] = mod
+        for _, key, value, live in self._changed_module_entries():
+            live[key] = value
         for f, code, defaults, kwdefaults, cells in self.functions.values():
             if f.__code__ is not code:
                 f.__code__ = code
@@ -184,17 +195,7 @@ class _Snapshot:
         for name, mod in _dict_items(self.modules):
             if sys.modules.get(name) is not mod:
                 out.append(f"sys.modules[{name!r}]")
-            live = vars(mod)
-            snapshot = self.module_dicts[name]
-            for key, value in list(_dict_items(snapshot)):
-                if name == "builtins" and key in _VOLATILE_BUILTINS:
-                    continue
-                current = live.get(key, _MISSING)
-                if current is not value:
-                    if _library_wrapper(current, value):
-                        snapshot[key] = current
-                    else:
-                        out.append(f"{name}.{key}")
+        out.extend(f"{name}.{key}" for name, key, _, _ in self._changed_module_entries())
         for f, code, defaults, kwdefaults, cells in self.functions.values():
             closure_changed = any(
                 value is not _MISSING and (not _has_contents(c) or c.cell_contents is not value)

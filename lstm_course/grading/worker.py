@@ -37,8 +37,8 @@ def max_score(chapter) -> float:
     )
 
 
-def record_zero(db_url: str, course_id: str, chapter: str, student_id: str) -> None:
-    """Give ``student_id`` 0 on every test of ``chapter`` (a submission that could not run)."""
+def _zero_every_grade(db_url: str, course_id: str, chapter: str, student_id: str, *,
+                      needs_manual_grade: bool) -> None:
     from nbgrader.api import Gradebook
 
     with Gradebook(db_url, course_id) as gb:
@@ -47,8 +47,13 @@ def record_zero(db_url: str, course_id: str, chapter: str, student_id: str) -> N
         for notebook in sub.notebooks:
             for grade in notebook.grades:
                 grade.auto_score = 0
-                grade.needs_manual_grade = False
+                grade.needs_manual_grade = needs_manual_grade
         gb.db.commit()
+
+
+def record_zero(db_url: str, course_id: str, chapter: str, student_id: str) -> None:
+    """Give ``student_id`` 0 on every test of ``chapter`` (a submission that could not run)."""
+    _zero_every_grade(db_url, course_id, chapter, student_id, needs_manual_grade=False)
 
 
 def _exercise_of(chapter) -> dict[str, str]:
@@ -290,15 +295,8 @@ def collect(result: dict, course, db_url: str, chapter, sid: str) -> None:
 
 
 def flag_for_review(db_url: str, course_id: str, chapter: str, sid: str) -> None:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(db_url, course_id) as gb:
-        sub = gb.find_submission(chapter, sid)
-        for notebook in sub.notebooks:
-            for grade in notebook.grades:
-                grade.auto_score = 0
-                grade.needs_manual_grade = True
-        gb.db.commit()
+    """Score a tampering submission 0 on every test and mark each test for an instructor."""
+    _zero_every_grade(db_url, course_id, chapter, sid, needs_manual_grade=True)
 
 
 def main(argv: list[str] | None = None) -> int:

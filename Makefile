@@ -23,7 +23,7 @@ BOOK_SOURCES := _config.yml _toc.yml intro.md $(wildcard chapters/*/*.ipynb) \
 	$(shell find book _static -type f -not -path '*/__pycache__/*' 2>/dev/null)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: venv book test lint release check-release clean browser postgres
+.PHONY: venv book test lint bench release check-release clean browser postgres
 
 venv: $(STAMP)
 
@@ -80,7 +80,10 @@ test: $(STAMP) browser postgres $(BOOK)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lstm_course tests
-	$(BIN)/ruff format --check lstm_course tests
+
+# The Performance appendix's numbers: about 20 minutes; run it on an otherwise idle machine.
+bench: $(STAMP) $(MATHJAX)
+	$(BIN)/lstm-course bench --json book/bench_results.json
 
 clean:
 	rm -rf _build

@@ -66,6 +66,63 @@ def test_appendix_renders_the_results(quick_results):
     results = quick_results[0]
     assert "nn.LSTM" in bench_report.lstm_markdown(results)
     assert "lstm-course grade --jobs 2" in bench_report.grading_markdown(results)
+    assert bench_report.limits_markdown(results)
     bench_report.plot_ratios(results)
     bench_report.plot_notebook_times(results)
     bench_report.plot_grading(results)
+
+
+def test_limits_name_each_missed_target_with_its_measurements():
+    grading = [
+        {"method": "plain nbgrader autograde", "seconds_per_submission": 10.0},
+        {"method": "lstm-course grade --jobs 1", "seconds_per_submission": 14.0,
+         "timings": {"kernel_start": 3.0, "execute": 12.5}},
+    ]
+    targets = [{"target": "isolation at most 1.3x plain nbgrader per submission", "measured": 1.4,
+                "met": False},
+               {"target": "every notebook under 60 s", "measured": 31.0, "met": True}]
+    text = bench_report.limits_markdown({"machine": {"cores": 2}, "grading": grading,
+                                         "targets": targets})
+    assert "1.40×" in text and "4.00 s more" in text and "3.00 s" in text and "9.50 s" in text
+    assert "notebook" not in text   # a met target is not listed
+    targets[0]["met"] = True
+    assert bench_report.limits_markdown({"machine": {"cores": 2}, "grading": grading,
+                                         "targets": targets}) == "Every target is met on this machine."
+
+
+# -- the committed full run ----------------------------------------------------------------
+COMMITTED = ROOT / "book" / "bench_results.json"
+
+
+@pytest.fixture(scope="module")
+def committed():
+    assert COMMITTED.exists(), "run `make bench` and commit book/bench_results.json"
+    return json.loads(COMMITTED.read_text())
+
+
+def test_committed_results_are_a_full_run_of_the_whole_grid(committed):
+    from lstm_course.bench import FULL_GRID, input_size_for
+
+    assert committed["quick"] is False
+    measured = {(r["T"], r["B"], r["I"], r["H"], r["pass"]) for r in committed["lstm"]}
+    expected = {(T, B, input_size_for(H), H, p) for T, B, H in FULL_GRID
+                for p in ("forward", "forward + backward")}
+    assert measured == expected
+
+
+def test_committed_results_time_every_chapter_and_the_book(committed):
+    from lstm_course.release import chapter_names
+
+    rows = committed["notebooks"]["chapters"]
+    assert [r["chapter"] for r in rows] == chapter_names(ROOT)
+    assert all(r["status"] == "ok" for r in rows)
+    assert committed["notebooks"]["book_build_s"] > 0
+
+
+def test_committed_results_check_every_target(committed):
+    names = [t["target"] for t in committed["targets"]]
+    assert len(names) == 5 and all(isinstance(t["met"], bool) for t in committed["targets"])
+
+
+def test_the_appendix_is_in_the_table_of_contents():
+    assert "book/performance" in (ROOT / "_toc.yml").read_text()

@@ -178,3 +178,14 @@ def test_citations_show_authors_and_year(docname):
     bad = [c.get_text() for c in cites
            if not re.search(r"[A-Za-z].*\b(19|20)\d\d", c.get_text()) or not c.select("a[href]")]
     assert not bad, f"{docname}: citations without author, year or link: {bad}"
+
+
+def test_performance_appendix_shows_its_measurements_as_tables():
+    """The appendix's Markdown tables (cell outputs) are rendered as tables, not lines of pipes."""
+    page = article("book/performance")
+    tables = page.select("table")
+    headers = [" ".join(th.get_text(" ", strip=True) for th in t.select("th")) for t in tables]
+    assert any("target" in h and "met" in h for h in headers)
+    assert any("nn.LSTM" in h and "pass" in h for h in headers)
+    assert any("seconds per submission" in h for h in headers)
+    assert "|---" not in page.get_text() and "|—" not in page.get_text()

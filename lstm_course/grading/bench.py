@@ -76,11 +76,16 @@ def measure_grading(
     root: Path | None = None,
     jobs: Iterable[int] = (1, 2),
     baseline: bool = True,
+    baseline_first: bool = False,
     limits: Limits | None = None,
     work: Path | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict:
-    """Time ``lstm-course grade`` at each of ``jobs`` and (if ``baseline``) plain nbgrader."""
+    """Time ``lstm-course grade`` at each of ``jobs`` (in that order) and plain nbgrader.
+
+    Plain ``nbgrader autograde`` runs last, or first with ``baseline_first``: a caller that
+    measures twice in opposite orders evens out a machine that gets faster or slower meanwhile.
+    """
     from lstm_course.grading.discover import discover
     from lstm_course.grading.runner import grade
     from lstm_course.release import find_root
@@ -92,26 +97,22 @@ def measure_grading(
         subs = discover(Path(submissions), chapter, base / "discovered")
         report["submissions"] = len(subs)
         n = max(1, len(subs))
-        for j in jobs:
+
+        def run_grade(j: int) -> None:
             course = course_copy(root, chapter, base / f"course-jobs{j}")
-            run = grade(
-                chapter,
-                Path(submissions),
-                out=base / f"out-jobs{j}",
-                jobs=j,
-                limits=limits,
-                root=course,
-                log=log,
-            )
+            run = grade(chapter, Path(submissions), out=base / f"out-jobs{j}", jobs=j,
+                        limits=limits, root=course, log=log)
             report["grade"][j] = {
                 "seconds": run.seconds,
                 "per_submission": run.seconds / n,
                 "scores": {r["student_id"]: r["score"] for r in run.results},
                 "status": {r["student_id"]: r["status"] for r in run.results},
                 "mode": run.mode,
+                "timings": mean_timings(run.results),
             }
             log(f"lstm-course grade --jobs {j}: {run.seconds:.1f} s, {run.seconds / n:.2f} s per submission")
-        if baseline:
+
+        def run_plain() -> None:
             notebooks = {s.student_id: s.notebook for s in subs if s.notebook is not None}
             timeout = (limits or Limits()).cell_timeout
             seconds, scores = plain_nbgrader(root, chapter, notebooks, base, timeout=timeout)
@@ -120,15 +121,29 @@ def measure_grading(
                 "per_submission": seconds / max(1, len(notebooks)),
                 "scores": scores,
             }
-            log(
-                f"plain nbgrader autograde: {seconds:.1f} s, "
-                f"{seconds / max(1, len(notebooks)):.2f} s per submission"
-            )
-            first = report["grade"].get(1) or next(iter(report["grade"].values()), None)
-            if first:
-                report["isolation_cost"] = {
-                    "ratio": first["per_submission"] / report["nbgrader"]["per_submission"],
-                    "extra_seconds_per_submission": first["per_submission"]
-                    - report["nbgrader"]["per_submission"],
-                }
+            log(f"plain nbgrader autograde: {seconds:.1f} s, "
+                f"{seconds / max(1, len(notebooks)):.2f} s per submission")
+
+        steps = [lambda j=j: run_grade(j) for j in jobs]
+        if baseline:
+            steps.insert(0 if baseline_first else len(steps), run_plain)
+        for step in steps:
+            step()
+        first = report["grade"].get(1) or next(iter(report["grade"].values()), None)
+        if baseline and first:
+            report["isolation_cost"] = {
+                "ratio": first["per_submission"] / report["nbgrader"]["per_submission"],
+                "extra_seconds_per_submission": first["per_submission"]
+                - report["nbgrader"]["per_submission"],
+            }
     return report
+
+
+def mean_timings(results: list[dict]) -> dict[str, float]:
+    """Mean seconds per graded submission of each phase the worker timed (kernel start, ...)."""
+    phases: dict[str, list[float]] = {}
+    for r in results:
+        for phase, seconds in r.get("timings", {}).items():
+            if seconds is not None:
+                phases.setdefault(phase, []).append(seconds)
+    return {phase: sum(v) / len(v) for phase, v in phases.items()}

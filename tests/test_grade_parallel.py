@@ -44,9 +44,11 @@ def setup(tmp_path_factory):
     write(subs, "key", key)
     write(subs, "untouched", student)
     half = strip_narrative(load("key"))
-    for cell, stub in zip(half.cells, student.cells, strict=True):
-        if cell.metadata.get("nbgrader", {}).get("grade_id") in ("grad_norms", "clip_by_norm"):
-            cell.source = stub.source
+    stubs = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in student.cells}
+    for cell in half.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in ("grad_norms", "clip_by_norm"):
+            cell.source = stubs[grade_id]
     half.cells = [c for c in half.cells if c.cell_type != "markdown"]
     write(subs, "half", half)
     (subs / "folder_layout").mkdir()

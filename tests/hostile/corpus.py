@@ -19,6 +19,8 @@ from pathlib import Path
 
 import nbformat
 
+from lstm_course.release import COLAB_CELL_ID
+
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTER = "ch01_rnn"
 OTHER = "ch00_other"
@@ -66,13 +68,17 @@ def load(kind: str, chapter: str = CHAPTER) -> nbformat.NotebookNode:
 
 
 def strip_narrative(nb):
-    """Keep markdown, the first code cell (imports) and the exercise and test cells."""
+    """Keep markdown, the Colab set-up cell, the first other code cell (imports) and the exercise
+    and test cells."""
     nb = copy.deepcopy(nb)
-    first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    first_code = next(
+        i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("id") != COLAB_CELL_ID
+    )
     nb.cells = [
         c
         for i, c in enumerate(nb.cells)
-        if c.cell_type != "code" or i == first_code or c.metadata.get("nbgrader")
+        if c.cell_type != "code" or i == first_code or c.get("id") == COLAB_CELL_ID
+        or c.metadata.get("nbgrader")
     ]
     return nb
 

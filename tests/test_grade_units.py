@@ -240,17 +240,22 @@ GUARD_SCRIPT = textwrap.dedent(
 )
 
 
-def test_guard_restores_before_and_catches_during_tests(tmp_path):
+def _run_guard_script(tmp_path, text: str, timeout: int) -> tuple[subprocess.CompletedProcess, list]:
+    """Run a guard script in a fresh interpreter; return the process and its last line, parsed."""
     script = tmp_path / "guard_script.py"
-    script.write_text(GUARD_SCRIPT)
+    script.write_text(text)
     proc = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "guard.json")],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
     assert proc.returncode == 0, proc.stderr
-    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    return proc, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_guard_restores_before_and_catches_during_tests(tmp_path):
+    proc, results = _run_guard_script(tmp_path, GUARD_SCRIPT, timeout=120)
     assert results == ["ok", "ok", "ok", "ok", "GuardError", "ok"], proc.stdout
     assert "The notebook changed" in proc.stdout and "lstm_course.numpy_rnn.rnn_step" in proc.stdout
 
@@ -276,16 +281,8 @@ TORCH_GUARD_SCRIPT = textwrap.dedent(
 
 
 def test_guard_accepts_libraries_wrapping_their_own_functions(tmp_path):
-    script = tmp_path / "torch_guard_script.py"
-    script.write_text(TORCH_GUARD_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "guard.json")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == ["ok", "ok", "GuardError"], proc.stdout
+    proc, results = _run_guard_script(tmp_path, TORCH_GUARD_SCRIPT, timeout=300)
+    assert results == ["ok", "ok", "GuardError"], proc.stdout
 
 
 def test_source_hash_ignores_surrounding_whitespace():

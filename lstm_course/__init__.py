@@ -1,6 +1,36 @@
-"""Helper package of the LSTM course: reference implementations, data, plots, training and CLI.
+"""Helper package of the LSTM course, in two wings.
 
-Heavy modules (PyTorch) are imported lazily, so `lstm-course release` starts fast.
+Learners' wing (what the course teaches, one reference implementation of each thing):
+
+* ``scratch/``   NumPy from first principles: the RNN, the LSTM cell and sequence, BPTT
+* ``modules/``   PyTorch modules: the course LSTM (cell -> layer -> stack), the fused kernel,
+  padded batches, the variants and their parameter counts, the small models chapters train
+* ``tasks/``     whole experiments a chapter runs (tagging, character LM, ablation...)
+* ``data/``      every data generator and shipped text, nothing downloaded
+* ``teach/``     checks that name the mistake, claims bound to measurements, plots, diagrams
+* ``train.py``, ``seed.py``, ``vocab.py``   small shared utilities
+
+Instructors' wing: ``instructor/`` (the ``lstm-course`` command line, release, grading,
+performance measurement), the only part that imports nbgrader.
+
+Which chapter uses which module (``tests/test_layout.py`` checks this table against the
+imports of every notebook in ``solutions/``):
+
+CHAPTER_MODULES
+ch01_rnn          data.recall, modules.models, scratch.rnn, teach.checks, teach.plots, train
+ch02_forget_gate  scratch.lstm, teach.checks, teach.diagram
+ch03_input_gate   data.india, scratch.lstm, teach.checks, teach.diagram
+ch04_output_gate  data.india, scratch.lstm, teach.checks, teach.diagram
+ch05_bptt         scratch.bptt, scratch.lstm, scratch.rnn, teach.checks, teach.diagram, teach.plots
+ch06_pytorch      modules.lstm, modules.padded, scratch.lstm, teach.checks, teach.timing
+ch07_tagging      data.tagging, tasks.tagging, teach.checks, teach.plots, train, vocab
+ch08_long_range   data.adding, data.languages, modules.models, teach.checks, teach.plots, train
+ch09_char_lm      data.text, tasks.charlm, tasks.probe, teach.checks, teach.plots, vocab
+ch10_variants     data.store_recall, data.tagging, modules.lstm, modules.param_count, modules.variants,
+                  tasks.ablation, tasks.tagging, teach.checks, teach.variant_checks, train
+END
+
+Heavy modules (PyTorch) are imported lazily, so ``lstm-course release`` starts fast.
 """
 
 from lstm_course.seed import default_device, seed_everything
@@ -11,7 +41,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     if name == "LSTM":
-        from lstm_course.lstm import LSTM
+        from lstm_course.modules.lstm import LSTM
 
         return LSTM
     raise AttributeError(f"module 'lstm_course' has no attribute {name!r}")

@@ -15,7 +15,7 @@ BIN = Path(sys.executable).parent
 
 
 def chapters() -> list[str]:
-    from lstm_course.release import chapter_names
+    from lstm_course.instructor.release import chapter_names
 
     return chapter_names(ROOT)
 
@@ -34,7 +34,7 @@ def run_nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
 
 def grade_command(chapter: str, submissions: Path, out: Path, *options: str) -> list[str]:
     """The command line of ``lstm-course grade`` (run through this interpreter)."""
-    return [sys.executable, "-m", "lstm_course.cli", "grade", chapter, str(submissions),
+    return [sys.executable, "-m", "lstm_course.instructor.cli", "grade", chapter, str(submissions),
             "--out", str(out), *options]
 
 

@@ -13,13 +13,13 @@ import sys
 import pytest
 from conftest import ROOT, nbgrader_env
 
-from lstm_course import bench_report
+from lstm_course.instructor.perf import report as bench_report
 
 
 @pytest.fixture(scope="module")
 def quick_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    proc = subprocess.run([sys.executable, "-m", "lstm_course.cli", "bench", "--quick",
+    proc = subprocess.run([sys.executable, "-m", "lstm_course.instructor.cli", "bench", "--quick",
                            "--json", str(out)], cwd=ROOT, env=nbgrader_env(),
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -101,7 +101,7 @@ def committed():
 
 
 def test_committed_results_are_a_full_run_of_the_whole_grid(committed):
-    from lstm_course.bench import FULL_GRID, input_size_for
+    from lstm_course.instructor.perf.bench import FULL_GRID, input_size_for
 
     assert committed["quick"] is False
     measured = {(r["T"], r["B"], r["I"], r["H"], r["pass"]) for r in committed["lstm"]}
@@ -111,7 +111,7 @@ def test_committed_results_are_a_full_run_of_the_whole_grid(committed):
 
 
 def test_committed_results_time_every_chapter_and_the_book(committed):
-    from lstm_course.release import chapter_names
+    from lstm_course.instructor.release import chapter_names
 
     rows = committed["notebooks"]["chapters"]
     assert [r["chapter"] for r in rows] == chapter_names(ROOT)

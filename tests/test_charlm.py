@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lstm_course import charlm as C
 from lstm_course.data.text import python_docs_text, split_text
+from lstm_course.tasks import charlm as C
 from lstm_course.vocab import Vocab
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_course import checks
-from lstm_course.numpy_rnn import rnn_step
+from lstm_course.scratch.rnn import rnn_step
+from lstm_course.teach import checks
 
 
 class AlwaysEqual(np.ndarray):

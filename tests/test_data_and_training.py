@@ -7,7 +7,7 @@ import torch
 
 from lstm_course import seed_everything
 from lstm_course.data.recall import recall_batch
-from lstm_course.models import SequenceClassifier, set_forget_bias
+from lstm_course.modules.models import SequenceClassifier, set_forget_bias
 from lstm_course.train import accuracy, fit
 
 
@@ -49,7 +49,7 @@ def test_set_forget_bias_sets_the_sum_of_both_biases_in_the_f_block():
 
 
 def test_scale_input_weights_scales_only_the_input_weights_of_every_layer():
-    from lstm_course.models import scale_input_weights
+    from lstm_course.modules.models import scale_input_weights
 
     torch.manual_seed(0)
     gru = torch.nn.GRU(3, 4, num_layers=2)

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
-from lstm_course import diagram  # noqa: E402
+from lstm_course.teach import diagram  # noqa: E402
 
 
 def _texts(fig):

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, chapters, grade_command
 from hostile.corpus import make_course
 
-from lstm_course.grading.sandbox import SandboxUnavailable, detect
+from lstm_course.instructor.grading.sandbox import SandboxUnavailable, detect
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def _check(path: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "lstm_course.cli", "check", str(path), *extra]
+    cmd = [sys.executable, "-m", "lstm_course.instructor.cli", "check", str(path), *extra]
     return subprocess.run(cmd, cwd=path.parent, capture_output=True, text=True, timeout=900)
 
 

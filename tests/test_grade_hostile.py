@@ -27,7 +27,7 @@ import pytest
 from conftest import grade_command
 from hostile.corpus import CHAPTER, build_corpus, make_course
 
-from lstm_course.grading.sandbox import SandboxUnavailable, detect
+from lstm_course.instructor.grading.sandbox import SandboxUnavailable, detect
 
 pytestmark = pytest.mark.slow
 CELL_TIMEOUT = 20

@@ -2,7 +2,7 @@
 other and as plain ``nbgrader autograde``; a platform's zip export grades the same; the user
 namespace sandbox grades the same; without isolation ``grade`` refuses unless ``--unsafe``.
 
-The timings of the first test come from :func:`lstm_course.grading.bench.measure_grading`, the
+The timings of the first test come from :func:`lstm_course.instructor.perf.grading.measure_grading`, the
 function ``lstm-course bench`` uses; they are printed (``pytest -s``) but not asserted, since
 other work shares the machine.
 """
@@ -19,9 +19,9 @@ import pytest
 from conftest import grade_command
 from hostile.corpus import CHAPTER, insert_after_imports, load, make_course, strip_narrative, write
 
-from lstm_course.grading.bench import measure_grading
-from lstm_course.grading.runner import default_jobs
-from lstm_course.grading.sandbox import Limits, SandboxUnavailable, detect
+from lstm_course.instructor.grading.runner import default_jobs
+from lstm_course.instructor.grading.sandbox import Limits, SandboxUnavailable, detect
+from lstm_course.instructor.perf.grading import measure_grading
 
 pytestmark = pytest.mark.slow
 EXPECTED = {"key": 9.0, "untouched": 0.0, "half": 4.0, "folder_layout": 9.0}

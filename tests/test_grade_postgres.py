@@ -19,8 +19,8 @@ import pytest
 from conftest import grade_command
 from hostile.corpus import CHAPTER, load, make_course, strip_narrative, write
 
-from lstm_course.grading.course import postgres_driver
-from lstm_course.grading.sandbox import SandboxUnavailable, detect
+from lstm_course.instructor.grading.course import postgres_driver
+from lstm_course.instructor.grading.sandbox import SandboxUnavailable, detect
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,11 @@ import pytest
 from conftest import ROOT, chapters
 from hostile.corpus import CHAPTER, load, make_course, strip_narrative
 
-from lstm_course.grading import discover as disc
-from lstm_course.grading import sandbox
-from lstm_course.grading.feedback import cell_result, detail_sentence, feedback_html
-from lstm_course.grading.guard import source_hash
-from lstm_course.grading.notebook import (
+from lstm_course.instructor.grading import discover as disc
+from lstm_course.instructor.grading import sandbox
+from lstm_course.instructor.grading.feedback import cell_result, detail_sentence, feedback_html
+from lstm_course.instructor.grading.guard import source_hash
+from lstm_course.instructor.grading.notebook import (
     ChapterSource,
     SubmissionProblem,
     guard_config,
@@ -26,7 +26,7 @@ from lstm_course.grading.notebook import (
     recognise,
     repair,
 )
-from lstm_course.grading.scan import scan_notebook
+from lstm_course.instructor.grading.scan import scan_notebook
 
 
 # -- discovery ---------------------------------------------------------------------------------
@@ -143,8 +143,8 @@ def test_repair_puts_back_deleted_and_broken_cells():
 def test_guard_config_names_imports_and_leaves_exercises_alone():
     config = guard_config(ChapterSource.load(ROOT, CHAPTER))
     bindings = {name: (module, attr) for name, module, attr in config["bindings"]}
-    assert bindings["checks"] == ("lstm_course", "checks") and bindings["np"] == ("numpy", None)
-    assert bindings["ref"] == ("lstm_course", "numpy_rnn")
+    assert bindings["checks"] == ("lstm_course.teach", "checks") and bindings["np"] == ("numpy", None)
+    assert bindings["ref"] == ("lstm_course.scratch", "rnn")
     assert {"rnn_step", "rnn_forward", "grad_norms", "clip_by_norm"} <= set(config["keep_names"])
 
 
@@ -152,7 +152,7 @@ def test_guard_config_names_imports_and_leaves_exercises_alone():
 def _scan(code: str) -> list[str]:
     nb = nbformat.v4.new_notebook(
         cells=[
-            nbformat.v4.new_code_cell("import numpy as np\nfrom lstm_course import checks"),
+            nbformat.v4.new_code_cell("import numpy as np\nfrom lstm_course.teach import checks"),
             nbformat.v4.new_code_cell(code),
         ]
     )
@@ -172,7 +172,7 @@ def _scan(code: str) -> list[str]:
         "from IPython import get_ipython",
         "().__class__.__base__.__subclasses__()",
         "del checks.check_close",
-        "import lstm_course.grading.guard",
+        "import lstm_course.instructor.grading.guard",
     ],
 )
 def test_scan_flags_tampering(code):
@@ -211,13 +211,14 @@ GUARD_SCRIPT = textwrap.dedent(
     """
     import json, sys
     from IPython.core.interactiveshell import InteractiveShell
-    from lstm_course.grading.guard import install, source_hash
+    from lstm_course.instructor.grading.guard import install, source_hash
     shell = InteractiveShell.instance()
-    test1 = "assert np.allclose(1, 2) is False and checks.check_close.__module__ == 'lstm_course.checks'"
+    test1 = ("assert np.allclose(1, 2) is False"
+             " and checks.check_close.__module__ == 'lstm_course.teach.checks'")
     test2 = "checks.check_close('x', wrong(), ref.rnn_step(*args))"
-    config = {"modules": ["numpy", "lstm_course.checks", "lstm_course.numpy_rnn"],
-              "bindings": [["np", "numpy", None], ["checks", "lstm_course", "checks"],
-                           ["ref", "lstm_course", "numpy_rnn"]],
+    config = {"modules": ["numpy", "lstm_course.teach.checks", "lstm_course.scratch.rnn"],
+              "bindings": [["np", "numpy", None], ["checks", "lstm_course.teach", "checks"],
+                           ["ref", "lstm_course.scratch", "rnn"]],
               "keep_names": ["wrong"], "torch": False,
               "test_cells": [source_hash(test1), source_hash(test2)]}
     json.dump(config, open(sys.argv[1], "w"))
@@ -226,7 +227,8 @@ GUARD_SCRIPT = textwrap.dedent(
     def run(code):
         r = shell.run_cell(code)
         results.append(type(r.error_in_exec).__name__ if r.error_in_exec else "ok")
-    run("import numpy as np\\nfrom lstm_course import checks\\nfrom lstm_course import numpy_rnn as ref")
+    run("import numpy as np\\nfrom lstm_course.teach import checks\\n"
+        "from lstm_course.scratch import rnn as ref")
     run("np.allclose = lambda *a, **k: True\\nchecks = None")
     run(test1)          # the patches are undone before the test: passes
     run("import numpy as real\\nargs = [real.ones((1, 2)), real.ones((1, 3)), real.ones((3, 2)),"
@@ -257,14 +259,14 @@ def _run_guard_script(tmp_path, text: str, timeout: int) -> tuple[subprocess.Com
 def test_guard_restores_before_and_catches_during_tests(tmp_path):
     proc, results = _run_guard_script(tmp_path, GUARD_SCRIPT, timeout=120)
     assert results == ["ok", "ok", "ok", "ok", "GuardError", "ok"], proc.stdout
-    assert "The notebook changed" in proc.stdout and "lstm_course.numpy_rnn.rnn_step" in proc.stdout
+    assert "The notebook changed" in proc.stdout and "lstm_course.scratch.rnn.rnn_step" in proc.stdout
 
 
 TORCH_GUARD_SCRIPT = textwrap.dedent(
     """
     import json, sys
     from IPython.core.interactiveshell import InteractiveShell
-    from lstm_course.grading.guard import install, source_hash
+    from lstm_course.instructor.grading.guard import install, source_hash
     shell = InteractiveShell.instance()
     lazy = "import torch._dynamo  # the library wraps torch.manual_seed: not the student's doing"
     fake = "import functools\\nsetattr([torch][0], 'tanh', functools.wraps(torch.tanh)(lambda x: x))"
@@ -300,7 +302,7 @@ def test_detect_explains_why_it_cannot_isolate(monkeypatch):
 
 
 def test_grade_refuses_without_isolation_unless_unsafe(tmp_path, monkeypatch):
-    from lstm_course.grading import runner
+    from lstm_course.instructor.grading import runner
 
     def unavailable(forced=None):
         raise sandbox.SandboxUnavailable("namespaces are disabled here.")

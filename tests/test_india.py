@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lstm_course import india, numpy_lstm
+from lstm_course.data import india
+from lstm_course.scratch import lstm as numpy_lstm
 
 
 def test_story_names_the_country_then_filler_then_ends_with_i_speak():

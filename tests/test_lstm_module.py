@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from lstm_course import LSTM
-from lstm_course.lstm import Layer, LSTMCell
-from lstm_course.speed import IMPLEMENTATIONS, NaiveLSTM, compare, format_table
+from lstm_course.modules.lstm import Layer, LSTMCell
+from lstm_course.teach.timing import IMPLEMENTATIONS, NaiveLSTM, compare, format_table
 
 f64 = torch.float64
 CONFIGS = list(itertools.product([1, 3], [False, True], [False, True], [0, 2], [True, False]))
@@ -188,7 +188,7 @@ def test_benchmark_helpers_time_every_implementation():
 
 
 def test_onednn_switch_restores_the_previous_setting():
-    from lstm_course.speed import onednn
+    from lstm_course.teach.timing import onednn
 
     before = torch.backends.mkldnn.enabled
     with onednn(False):
@@ -197,7 +197,7 @@ def test_onednn_switch_restores_the_previous_setting():
 
 
 def test_recurrence_timer_returns_positive_seconds_for_both_loops():
-    from lstm_course.speed import recurrence_backward_time
+    from lstm_course.teach.timing import recurrence_backward_time
 
     for use_unbind in (False, True):
         assert recurrence_backward_time(20, use_unbind=use_unbind, B=2, I=3, repeats=2, statistic="min") > 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lstm_course import numpy_lstm as L
+from lstm_course.scratch import lstm as L
 
 
 def test_sigmoid_is_stable_and_correct_at_extremes():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_course import numpy_lstm as L
-from lstm_course import numpy_lstm_backward as BW
+from lstm_course.scratch import bptt as BW
+from lstm_course.scratch import lstm as L
 
 
 def _problem(T=4, B=3, I=2, H=3, seed=0):
@@ -130,7 +130,7 @@ def test_forward_differences_err_by_order_eps_and_centred_by_eps_squared():
 
 
 def test_check_step_gradient_passes_the_reference_and_names_a_mistake():
-    from lstm_course.checks import CheckFailed
+    from lstm_course.teach.checks import CheckFailed
 
     for index in range(5):
         BW.check_step_gradient(BW.lstm_step_backward, index, 2, 3, 2, seed=index)

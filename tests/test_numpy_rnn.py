@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lstm_course import numpy_rnn as rnn
+from lstm_course.scratch import rnn as rnn
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
 
-from lstm_course.lstm import LSTMCell
-from lstm_course.padded import final_states_one_by_one, length_mask, run_masked
+from lstm_course.modules.lstm import LSTMCell
+from lstm_course.modules.padded import final_states_one_by_one, length_mask, run_masked
 
 
 def _batch(lengths, n_in=3, seed=0):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lstm_course.plots import plot_char_activations, plot_confusion_matrix, plot_curves
+from lstm_course.teach.plots import plot_char_activations, plot_confusion_matrix, plot_curves
 
 
 def test_plot_curves_draws_one_line_per_curve_plus_reference_lines_and_smooths():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstm_course import probe
+from lstm_course.tasks import probe
 
 
 def test_line_position_counts_characters_since_the_last_newline():

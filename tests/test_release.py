@@ -13,11 +13,11 @@ import pytest
 import yaml
 from conftest import ROOT, chapters
 
-from lstm_course.release import EXERCISE_TAGS, is_exercise_cell
+from lstm_course.instructor.release import EXERCISE_TAGS, is_exercise_cell
 
 
 def _lstm_course(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "lstm_course.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "lstm_course.instructor.cli", *args], cwd=cwd,
                           capture_output=True, text=True)
 
 
@@ -87,7 +87,7 @@ def test_chapter_is_in_the_table_of_contents(chapter):
 
 @pytest.mark.parametrize("chapter", chapters())
 def test_student_version_installs_the_package_on_colab_before_any_code(chapter):
-    from lstm_course.release import COLAB_CELL_ID
+    from lstm_course.instructor.release import COLAB_CELL_ID
 
     nb = nbformat.read(ROOT / "chapters" / chapter / f"{chapter}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -102,7 +102,7 @@ def _run_colab_cell(on_colab: bool) -> list[str]:
     """Run the set-up cell in an IPython shell whose `%pip` only records its arguments."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    from lstm_course.release import colab_setup_cell
+    from lstm_course.instructor.release import colab_setup_cell
 
     shell = InteractiveShell.instance()
     calls: list[str] = []

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from lstm_course import seed_everything
-from lstm_course import tagger as T
 from lstm_course.data import tagging as G
+from lstm_course.tasks import tagging as T
 
 
 def test_sentences_are_seeded_and_well_formed():

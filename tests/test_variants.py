@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from lstm_course import variants as V
-from lstm_course.lstm import LSTM, Layer
-from lstm_course.param_count import cell_parameters, count_parameters, parameter_count
-from lstm_course.variants_data import store_recall_batch
+from lstm_course.data.store_recall import store_recall_batch
+from lstm_course.modules import variants as V
+from lstm_course.modules.lstm import LSTM, Layer
+from lstm_course.modules.param_count import cell_parameters, count_parameters, parameter_count
 
 F64 = torch.float64
 
@@ -295,7 +295,7 @@ def test_store_recall_is_seeded_and_validates_arguments():
 
 
 def test_train_variant_runs_the_recipe_and_scores_on_fresh_sequences():
-    from lstm_course.variant_experiments import Recipe, train_variant
+    from lstm_course.tasks.ablation import Recipe, train_variant
 
     recipe = Recipe(T=8, batch=8, steps=30, hidden_size=6, test_batch=50)
     run = train_variant("cifg", 0, recipe, forget_bias=1.0)
@@ -307,7 +307,7 @@ def test_train_variant_runs_the_recipe_and_scores_on_fresh_sequences():
 
 
 def test_word_tagger_gives_log_probabilities_for_every_position():
-    from lstm_course.variant_experiments import WordTagger
+    from lstm_course.tasks.ablation import WordTagger
 
     model = WordTagger(20, 5, 4, 6, cell="gru", num_layers=2, bidirectional=True, dropout=0.1)
     words = torch.randint(0, 20, (7, 3))
@@ -322,7 +322,7 @@ def _random(shapes, seed):
 
 
 def test_each_named_mistake_differs_from_the_reference_and_from_the_others():
-    from lstm_course import variant_checks as vc
+    from lstm_course.teach import variant_checks as vc
 
     B, I, H = 3, 4, 5
     peep = _random([(B, I), (B, H), (B, H), (4 * H, I), (4 * H, H), (4 * H,), (4 * H,), (H,), (H,), (H,)], 0)
@@ -342,7 +342,7 @@ def test_each_named_mistake_differs_from_the_reference_and_from_the_others():
 
 
 def test_parameter_count_mistakes_only_lists_counts_that_differ():
-    from lstm_course.variant_checks import parameter_count_mistakes
+    from lstm_course.teach.variant_checks import parameter_count_mistakes
 
     plain = parameter_count_mistakes("lstm", 3, 5)
     assert list(plain) == ["only one bias vector per gate block was counted; PyTorch has two (b_ih and b_hh)"]
@@ -353,8 +353,8 @@ def test_parameter_count_mistakes_only_lists_counts_that_differ():
 
 
 def test_check_step_names_the_mistake_and_accepts_the_reference():
-    from lstm_course import checks
-    from lstm_course import variant_checks as vc
+    from lstm_course.teach import checks
+    from lstm_course.teach import variant_checks as vc
 
     args = _random([(2, 3), (2, 4), (2, 4), (12, 3), (12, 4), (12,), (12,)], 3)
     expected = V.lstm_variant_step(*args, V.VARIANTS["cifg"])
@@ -372,7 +372,7 @@ def test_check_step_names_the_mistake_and_accepts_the_reference():
 
 
 def test_smooth_is_a_trailing_moving_average():
-    from lstm_course.variant_experiments import smooth
+    from lstm_course.tasks.ablation import smooth
 
     np.testing.assert_allclose(smooth([2.0] * 7, window=3), 2.0)
     np.testing.assert_allclose(smooth([0.0, 3.0, 6.0, 9.0], window=2), [0.0, 1.5, 4.5, 7.5])
@@ -382,7 +382,7 @@ def test_summary_table_and_plot_report_every_variant():
     import matplotlib
 
     matplotlib.use("Agg")
-    from lstm_course.variant_experiments import Run, plot_ablation, summary_table
+    from lstm_course.tasks.ablation import Run, plot_ablation, summary_table
 
     runs = {name: [Run(None, [1.0, 0.5, 0.2], loss, 0.9) for loss in (0.1, 0.2, 0.3)]
             for name in ("standard LSTM", "GRU")}

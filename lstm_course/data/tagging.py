@@ -42,7 +42,7 @@ Generator API (every function is deterministic given its ``numpy.random.Generato
 * ``SEED_EXAMPLE``: the classic four-sentence training set of the PyTorch tagger tutorial,
   with its own tag set (DET, NN, V; there "she" is tagged NN).
 
-To measure accuracy on a subset of words, see ``lstm_course.tagger.tag_accuracy`` with
+To measure accuracy on a subset of words, see ``lstm_course.tasks.tagging.tag_accuracy`` with
 ``where="ambiguous"``, ``"left_context"`` (ambiguous words the preceding words decide),
 ``"right_context"`` or ``"unknown"``.
 """

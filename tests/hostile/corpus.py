@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from lstm_course.release import COLAB_CELL_ID
+from lstm_course.instructor.release import COLAB_CELL_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTER = "ch01_rnn"
@@ -429,7 +429,7 @@ def clip_by_norm(grads, max_norm):
             prefix="""
 get_ipython().events.callbacks["pre_run_cell"].clear()
 get_ipython().events.callbacks["post_run_cell"].clear()
-import lstm_course.checks as _c
+import lstm_course.teach.checks as _c
 _c.check_close = lambda *a, **k: None
 """,
         ),

@@ -1,0 +1,335 @@
+"""``lstm-course grade``: grade a folder (or zip) of submissions, sandboxed and in parallel.
+
+The runner registers the chapter in nbgrader's gradebook (when its tests changed), finds the
+submissions, and starts one worker process per submission (``--jobs`` at a time), each with its
+own sandbox user and private folder. It never runs student code itself and never trusts what a
+worker does not say: a worker that crashes or overruns its time is killed (with everything it
+started) and its student gets an ``error`` row. Then it writes ``grades.csv`` (one row per
+submission, sorted by student id) and ``feedback/<student_id>.html``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lstm_course.instructor.grading.course import Course, redact, shared_db_url, venv_path_env
+from lstm_course.instructor.grading.discover import DiscoveryError, Submission, discover
+from lstm_course.instructor.grading.feedback import _fmt, write_feedback
+from lstm_course.instructor.grading.sandbox import Limits, SandboxUnavailable, choose_uid_base, detect
+
+CSV_HEADER = ["student_id", "chapter", "score", "max_score", "status", "detail"]
+#: Extra seconds a worker gets beyond the notebook's own time limit (kernel start, nbgrader).
+WORKER_OVERHEAD_S = 240
+
+
+class GradingError(Exception):
+    """Grading cannot run at all (no such chapter, no sandbox, unreadable submissions...)."""
+
+
+@dataclasses.dataclass
+class GradeRun:
+    chapter: str
+    out_dir: Path
+    results: list[dict]
+    seconds: float
+    jobs: int
+    mode: str
+
+    @property
+    def csv_path(self) -> Path:
+        return self.out_dir / "grades.csv"
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def ensure_assignment(course: Course, chapter: str) -> None:
+    """Put the chapter (its test cells, points and checksums) into the gradebook, via nbgrader's
+    ``generate_assignment``, unless the gradebook already has exactly these tests."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from lstm_course.instructor.grading.notebook import ChapterSource
+
+    source = ChapterSource.load(course.root, chapter)
+    try:
+        with Gradebook(shared_db_url(course.db_url), course.course_id) as gb:
+            nb = gb.find_notebook(chapter, chapter)
+            stored = {c.name: c.source for c in nb.source_cells}
+            points = {c.name: float(c.max_score) for c in nb.grade_cells}
+        up_to_date = all(
+            stored.get(gid) == source.cells[gid].source
+            and points.get(gid) == float(source.cells[gid].metadata["nbgrader"].get("points", 0))
+            for gid in source.tests
+        ) and set(points) == set(source.tests)
+    except MissingEntry:
+        up_to_date = False
+    if up_to_date:
+        return
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    with tempfile.TemporaryDirectory(prefix="lstm-release-") as tmp:
+        config = Config()
+        config.merge(course.config)
+        config.CourseDirectory.root = str(course.root)
+        config.CourseDirectory.db_url = shared_db_url(course.db_url)
+        config.CourseDirectory.release_directory = tmp  # chapters/ stays as `release` wrote it
+        config.CourseDirectory.assignment_id = chapter
+        try:
+            app = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
+            app.force = True
+            app.start()
+        except Exception as err:
+            raise GradingError(f"could not register {chapter} in the gradebook: {err}") from err
+
+
+def _worker_command(mode: str, spec_path: Path) -> list[str]:
+    cmd = [sys.executable, "-m", "lstm_course.instructor.grading.worker", str(spec_path)]
+    if mode == "root":
+        # PID 1 of its own PID namespace: killing it ends every process it started.
+        return [
+            shutil.which("unshare") or "unshare",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount",
+            "--mount-proc",
+            *cmd,
+        ]
+    return cmd
+
+
+def _error_result(sub: Submission, chapter: str, max_score: float, detail: str) -> dict:
+    return {
+        "student_id": sub.student_id,
+        "chapter": chapter,
+        "score": 0.0,
+        "max_score": max_score,
+        "status": "error",
+        "detail": detail,
+        "tests": [],
+        "events": [],
+        "findings": [],
+        "notes": [],
+        "seconds": 0.0,
+    }
+
+
+def grade(
+    chapter: str,
+    submissions: Path,
+    *,
+    out: Path | None = None,
+    jobs: int | None = None,
+    db_url: str | None = None,
+    unsafe: bool = False,
+    limits: Limits | None = None,
+    root: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> GradeRun:
+    """Grade every submission of ``chapter`` in ``submissions``; see the module docstring."""
+    from lstm_course.instructor.grading.notebook import ChapterSource
+    from lstm_course.instructor.grading.worker import max_score, record_zero
+    from lstm_course.instructor.release import chapter_names, find_root
+
+    t0 = time.monotonic()
+    os.environ["PATH"] = venv_path_env()["PATH"]  # nbgrader runs `alembic` from PATH
+    root = (root or find_root()).resolve()
+    if chapter not in chapter_names(root):
+        known = ", ".join(chapter_names(root)) or "none"
+        raise GradingError(f"no chapter {chapter!r} in {root / 'solutions'} (chapters: {known})")
+    if not (root / "chapters" / chapter / f"{chapter}.ipynb").is_file():
+        raise GradingError(
+            f"chapters/{chapter}/{chapter}.ipynb is missing: run `lstm-course release {chapter}`"
+        )
+    if not Path(submissions).exists():
+        raise GradingError(f"{submissions} does not exist")
+    course = Course.load(root, db_url)
+    if limits is None:
+        limits = Limits(cell_timeout=course.cell_timeout or Limits.cell_timeout)
+    if unsafe:
+        mode = ""
+        log("WARNING: --unsafe: student code runs with your permissions, network and files.")
+    else:
+        try:
+            mode = detect()
+        except SandboxUnavailable as err:
+            raise GradingError(
+                f"cannot isolate student code: {err} Grading untrusted notebooks without isolation lets "
+                "them read and change your files; if you trust these submissions, pass --unsafe."
+            ) from None
+    jobs = max(1, min(jobs or default_jobs(), 256))
+    out = (out or Path.cwd() / "grades" / chapter).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    log(
+        f"grading {chapter} from {submissions} into {out} with {jobs} job(s), sandbox: {mode or 'none'}, "
+        f"gradebook: {redact(course.db_url)}"
+    )
+    ensure_assignment(course, chapter)
+    full = max_score(ChapterSource.load(root, chapter))
+
+    scratch = Path(tempfile.mkdtemp(prefix="lstm-grade-"))
+    os.chmod(scratch, 0o700)
+    try:
+        try:
+            subs = discover(Path(submissions), chapter, scratch)
+        except DiscoveryError as err:
+            raise GradingError(str(err)) from None
+        if not subs:
+            log(f"no submissions found in {submissions}")
+        uid_base = choose_uid_base(jobs) if mode == "root" else 0
+        free_slots = list(range(jobs))
+        lock = threading.Lock()
+        done = [0]
+
+        def run_one(index: int, sub: Submission) -> dict:
+            with lock:
+                slot = free_slots.pop()
+            started = time.monotonic()
+            result = None
+            try:
+                result = _run_worker(index, sub, slot)
+                return result
+            finally:
+                with lock:
+                    free_slots.append(slot)
+                    done[0] += 1
+                    what = (
+                        f"{result['status']} {_fmt(result['score'])}/{_fmt(result['max_score'])}"
+                        if result
+                        else "?"
+                    )
+                    log(
+                        f"[{done[0]}/{len(subs)}] {sub.student_id}: {what}"
+                        f" in {time.monotonic() - started:.1f} s"
+                    )
+
+        def _run_worker(index: int, sub: Submission, slot: int) -> dict:
+            work = scratch / f"s{index}"
+            work.mkdir()
+            os.chmod(work, 0o700)
+            # Private copies: the source may be the course's own submitted/ folder, which the
+            # worker rewrites.
+            notebook, extras = None, []
+            if sub.notebook is not None:
+                (work / "input").mkdir()
+                notebook = work / "input" / sub.notebook.name
+                shutil.copyfile(sub.notebook, notebook)
+                for extra in sub.extra_files:
+                    if extra.name != notebook.name:
+                        shutil.copyfile(extra, work / "input" / extra.name)
+                        extras.append(work / "input" / extra.name)
+            spec = {
+                "root": str(root),
+                "chapter": chapter,
+                "student_id": sub.student_id,
+                "notebook": str(notebook) if notebook else None,
+                "extra_files": [str(p) for p in extras],
+                "problem": sub.problem,
+                "db_url": course.db_url,
+                "mode": mode,
+                "uid": uid_base + slot,
+                "limits": dataclasses.asdict(limits),
+                "run_dir": str(work),
+                "result_path": str(work / "result.json"),
+            }
+            spec_path = work / "spec.json"
+            spec["spawned_at"] = time.time()
+            spec_path.write_text(json.dumps(spec))
+            with open(work / "worker.log", "wb") as log_file:
+                proc = subprocess.Popen(
+                    _worker_command(mode, spec_path),
+                    cwd=root,
+                    env=venv_path_env(),
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                try:
+                    proc.wait(timeout=limits.submission_timeout + WORKER_OVERHEAD_S)
+                    timed_out = False
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                    proc.wait()
+            result_path = work / "result.json"
+            if result_path.exists():
+                try:
+                    return json.loads(result_path.read_text())
+                except json.JSONDecodeError:
+                    pass
+            if timed_out:
+                detail = (
+                    f"grading this submission took longer than "
+                    f"{limits.submission_timeout + WORKER_OVERHEAD_S:g} s and was stopped"
+                )
+            else:
+                tail = (work / "worker.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
+                detail = f"the grading process failed (exit status {proc.returncode}): {tail[0][:200]}"
+            result = _error_result(sub, chapter, full, detail)
+            result["needs_zero"] = True
+            return result
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(run_one, range(len(subs)), subs))
+        for result in results:
+            if result.pop("needs_zero", False):
+                try:
+                    record_zero(shared_db_url(course.db_url), course.course_id, chapter, result["student_id"])
+                except Exception as err:  # noqa: BLE001 - the row is what matters
+                    log(f"could not record 0 for {result['student_id']} in the gradebook: {err}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    results.sort(key=lambda r: r["student_id"])
+    write_csv(out / "grades.csv", results)
+    for result in results:
+        write_feedback(out, result, chapter)
+    run = GradeRun(chapter, out, results, time.monotonic() - t0, jobs, mode)
+    graded = sum(r["status"] == "graded" for r in results)
+    log(
+        f"{len(results)} submission(s): {graded} graded, {len(results) - graded} error(s); "
+        f"{run.seconds:.1f} s; wrote {run.csv_path}"
+    )
+    return run
+
+
+def write_csv(path: Path, results: list[dict]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_HEADER)
+        for r in results:
+            writer.writerow(
+                [
+                    r["student_id"],
+                    r["chapter"],
+                    _fmt(r["score"]),
+                    _fmt(r["max_score"]),
+                    r["status"],
+                    r["detail"],
+                ]
+            )
+    tmp.replace(path)

@@ -1,0 +1,347 @@
+"""The sandbox a submission's kernel runs in, and the kernel manager that starts it there.
+
+Two ways to isolate, chosen by :func:`detect`:
+
+``root``
+    The grader is root (containers, CI): the kernel runs as an unprivileged user of its own
+    (one per concurrent submission), in new mount, PID, network, IPC and UTS namespaces.
+``userns``
+    The grader is an ordinary user: the same namespaces inside a user namespace, where the
+    kernel keeps the grader's uid but has no capabilities.
+
+In both, :mod:`lstm_course.instructor.grading.launcher` gives the kernel a root file system with only the
+system directories, Python, the virtual environment and ``lstm_course`` (read-only), a private
+``/tmp`` and working copy, no network (not even the host's loopback), limits on memory, CPU
+time, processes, file size and open files, and it kills every process of the submission when
+the kernel ends. The client talks to the kernel over ZeroMQ ``ipc`` sockets in a directory that
+belongs to the submission alone (loopback TCP does not cross network namespaces).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import pwd
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import zmq
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Any, Dict, Unicode
+
+GiB = 1024**3
+MiB = 1024**2
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+LAUNCHER = Path(__file__).with_name("launcher.py")
+#: Largest ZeroMQ message the grader accepts from a kernel; a bigger one drops the connection
+#: instead of filling the grader's memory (one `print` of 200 MB is one message).
+MAX_MESSAGE_BYTES = 32 * MiB
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Resource limits of one submission (all processes of its kernel)."""
+
+    memory: int = 4 * GiB  # address space per process (RLIMIT_AS)
+    cell_timeout: float = 60.0  # wall-clock seconds per cell
+    submission_timeout: float = 600.0  # wall-clock seconds for the whole notebook
+    processes: int = 128  # processes and threads of the kernel's user (RLIMIT_NPROC)
+    file_size: int = 64 * MiB  # largest file it may write (RLIMIT_FSIZE)
+    disk: int = 512 * MiB  # its working copy, home and /tmp together (tmpfs)
+    output: int = 8 * MiB  # text and images it may send back, for the whole notebook
+    open_files: int = 1024
+
+    @property
+    def cpu_seconds(self) -> int:
+        return int(self.submission_timeout) + 30
+
+
+class SandboxUnavailable(RuntimeError):
+    """Isolation cannot be set up here; the message says why and what to do."""
+
+
+def _run_probe(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+
+def detect(forced: str | None = None) -> str:
+    """The isolation mode available here: ``"root"`` or ``"userns"``.
+
+    Raises :class:`SandboxUnavailable` with an explanation where neither works. ``forced``
+    (or the environment variable ``LSTM_COURSE_SANDBOX``) picks a mode, for tests.
+    """
+    forced = forced or os.environ.get("LSTM_COURSE_SANDBOX") or None
+    if forced == "none":
+        raise SandboxUnavailable("isolation is switched off here (LSTM_COURSE_SANDBOX=none).")
+    if platform.system() != "Linux":
+        raise SandboxUnavailable(
+            f"the grading sandbox needs Linux namespaces, and this is {platform.system()}."
+        )
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        raise SandboxUnavailable("the `unshare` command (util-linux) is not installed.")
+    namespaces = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child"]
+    modes = [forced] if forced else (["root"] if os.geteuid() == 0 else []) + ["userns"]
+    reasons = []
+    for mode in modes:
+        if mode == "root" and os.geteuid() != 0:
+            reasons.append("root mode needs the grader to run as root")
+            continue
+        user = ["--user", "--map-root-user"] if mode == "userns" else []
+        probe = _run_probe([unshare, *user, *namespaces, "--mount-proc", "true"])
+        if probe.returncode == 0:
+            return mode
+        reasons.append(f"{mode}: {probe.stderr.strip() or 'unshare failed'}")
+    raise SandboxUnavailable(
+        "could not create the namespaces the grading sandbox needs ("
+        + "; ".join(reasons)
+        + "). Unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone"
+        " or user.max_user_namespaces), or a container may forbid them."
+    )
+
+
+def _mapped(ids_file: str, first: int, count: int) -> bool:
+    """Whether ids first..first+count-1 are all mapped in this user namespace."""
+    try:
+        lines = Path(ids_file).read_text().split("\n")
+    except OSError:
+        return first + count <= 65536
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3:
+            inside, _, length = map(int, parts)
+            if inside <= first and first + count <= inside + length:
+                return True
+    return False
+
+
+def choose_uid_base(slots: int) -> int:
+    """First of ``slots`` consecutive unused uids (and gids) for the kernels of this run.
+
+    Derived from this process's id, so two grading runs on one machine use different users.
+    """
+    slots = max(1, slots)
+    candidates = [0x40000000 + ((os.getpid() & 0xFFFFF) << 8)]
+    candidates += [base for base in range(60000, 65536 - slots, 256)]
+    for base in candidates:
+        if slots > 256 or not _mapped("/proc/self/uid_map", base, slots):
+            continue
+        if not _mapped("/proc/self/gid_map", base, slots):
+            continue
+        taken = False
+        for uid in range(base, base + slots):
+            try:
+                pwd.getpwuid(uid)
+                taken = True
+                break
+            except KeyError:
+                pass
+        if not taken:
+            return base
+    raise SandboxUnavailable("found no free range of user ids for the sandboxed kernels.")
+
+
+def readonly_paths() -> list[str]:
+    """What a kernel may read: system directories, Python, the venv, the course package."""
+    import lstm_course
+
+    paths = list(SYSTEM_DIRS)
+    for prefix in {sys.base_prefix, sys.prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        paths.append(os.path.realpath(prefix))
+    # The interpreter the venv points at may live outside base_prefix's realpath (pyenv shims).
+    paths.append(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    for key in ("purelib", "platlib"):
+        paths.append(os.path.realpath(sysconfig.get_paths()[key]))
+    paths.append(os.path.realpath(Path(lstm_course.__file__).parent))
+    out: list[str] = []
+    for path in paths:
+        if path not in out and os.path.exists(path) and path != "/":
+            out.append(path)
+    # Drop paths inside another listed (non-system) path: binding the parent covers them.
+    return [
+        p
+        for p in out
+        if p in SYSTEM_DIRS
+        or not any(p != q and q not in SYSTEM_DIRS and p.startswith(q.rstrip("/") + "/") for q in out)
+    ]
+
+
+@dataclasses.dataclass
+class SandboxSpec:
+    """Everything the launcher needs for one kernel."""
+
+    mode: str  # "root" or "userns"
+    run_dir: Path  # private to this submission, owned by the grader
+    uid: int
+    limits: Limits
+    work_src: Path | None = None  # copied into the kernel's working directory
+    files: dict[str, str] = dataclasses.field(default_factory=dict)  # extra files, by sandbox path
+    extra_env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def ipc_dir(self) -> Path:
+        return self.run_dir / "ipc"
+
+    @property
+    def kernel_uid(self) -> int:
+        return self.uid if self.mode == "root" else 0
+
+    def prepare(self) -> None:
+        """Create the private folders; the socket folder belongs to the kernel's user."""
+        (self.run_dir / "root").mkdir(parents=True, exist_ok=True)
+        self.ipc_dir.mkdir(exist_ok=True)
+        os.chmod(self.run_dir, 0o711)
+        if self.mode == "root":
+            os.chown(self.ipc_dir, self.uid, self.uid)
+        os.chmod(self.ipc_dir, 0o700)
+
+    def launcher_spec(self, argv: list[str]) -> dict:
+        uid = self.kernel_uid
+        limits = self.limits
+        home = "/sandbox/home"
+        env = {
+            "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "USER": "student",
+            "LOGNAME": "student",
+            "TMPDIR": "/tmp",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "IPYTHONDIR": f"{home}/.ipython",
+            "MPLCONFIGDIR": f"{home}/.config/matplotlib",
+            "XDG_CACHE_HOME": f"{home}/.cache",
+            "JUPYTER_PLATFORM_DIRS": "1",
+            **self.extra_env,
+        }
+        return {
+            "mode": self.mode,
+            "root": str(self.run_dir / "root"),
+            "ro": readonly_paths(),
+            "rw": [str(self.ipc_dir)],
+            "work_src": str(self.work_src) if self.work_src else None,
+            "files": self.files,
+            "uid": uid,
+            "gid": uid,
+            "passwd": f"root:x:0:0:root:/root:/bin/false\nstudent:x:{uid}:{uid}:student:{home}:/bin/false\n"
+            if uid
+            else f"student:x:0:0:student:{home}:/bin/false\n",
+            "group": f"root:x:0:\nstudent:x:{uid}:\n" if uid else "student:x:0:\n",
+            "tmpfs_size": limits.disk,
+            "limits": {
+                "as": limits.memory,
+                "cpu": [limits.cpu_seconds, limits.cpu_seconds + 5],
+                "nproc": limits.processes,
+                "fsize": limits.file_size,
+                "nofile": limits.open_files,
+                "core": 0,
+            },
+            "env": env,
+            "argv": argv,
+        }
+
+    def command(self, argv: list[str]) -> list[str]:
+        """The command that starts ``argv`` (the kernel) inside the sandbox."""
+        spec_path = self.run_dir / "launcher.json"
+        fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.launcher_spec(argv), f)
+        user = ["--user", "--map-root-user"] if self.mode == "userns" else []
+        return [
+            shutil.which("unshare") or "unshare",
+            *user,
+            "--mount",
+            "--net",
+            "--pid",
+            "--ipc",
+            "--uts",
+            "--fork",
+            "--kill-child",
+            sys.executable,
+            "-I",
+            "-S",
+            str(LAUNCHER),
+            str(spec_path),
+        ]
+
+
+def _set_parent_death_signal() -> None:
+    """In the child, before exec: die with the grader (SIGKILL when its parent goes away)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+    except Exception:  # noqa: BLE001 - best effort; the PID namespace is the real guarantee
+        pass
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """Start the kernel inside a :class:`SandboxSpec`, and talk to it over ``ipc`` sockets.
+
+    With ``sandbox=None`` the kernel starts unsandboxed (``lstm-course grade --unsafe``), still
+    with the output limit.
+    """
+
+    sandbox = Any(None, allow_none=True)
+    kernel_log = Unicode("")
+    extra_env = Dict()
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_name = "python3"
+        self._kernel_spec = KernelSpec(
+            argv=[
+                sys.executable,
+                "-Xfrozen_modules=off",
+                "-m",
+                "ipykernel_launcher",
+                "-f",
+                "{connection_file}",
+            ],
+            display_name="Python 3 (sandboxed)",
+            language="python",
+            interrupt_mode="message",
+            metadata={},
+            env={},
+        )
+        if self.sandbox is not None:
+            self.transport = "ipc"
+            self.ip = str(self.sandbox.ipc_dir / "kernel")
+            self.connection_file = str(self.sandbox.ipc_dir / "kernel.json")
+        self.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+
+    def write_connection_file(self, **kwargs) -> None:
+        super().write_connection_file(**kwargs)
+        if self.sandbox is not None and self.sandbox.mode == "root":
+            os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        argv = super().format_kernel_cmd(extra_arguments)
+        if self.sandbox is None:
+            return argv
+        return self.sandbox.command(argv)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        if self.sandbox is not None:
+            kw["cwd"] = str(self.sandbox.run_dir)
+            kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        else:
+            kw["env"] = {**os.environ, **self.extra_env}
+        if self.kernel_log:
+            log = open(self.kernel_log, "ab")  # noqa: SIM115 - handed to the kernel process
+            kw["stdout"] = log
+            kw["stderr"] = subprocess.STDOUT
+        kw["preexec_fn"] = _set_parent_death_signal
+        await super()._async_launch_kernel(kernel_cmd, **kw)

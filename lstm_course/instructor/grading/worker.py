@@ -1,0 +1,313 @@
+"""Grade one submission (a separate process per submission, started by the runner).
+
+``python -m lstm_course.instructor.grading.worker SPEC.json`` reads, recognises and repairs the notebook,
+scans the student's code, runs nbgrader's ``autograde`` for this one student with the sandboxed
+``Execute`` step, reads the scores nbgrader recorded in the gradebook and the test messages from
+the autograded notebook, and writes a JSON result. If anything fails, the result still says
+what happened (status ``error``) and the student's grades are recorded as 0, so that every
+submission has a row and a gradebook entry.
+
+When the grader is root, the runner starts this process as PID 1 of its own PID namespace, so
+killing it (for example after the per-submission time limit) ends everything it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import nbformat
+
+_STARTED = time.time()  # when this process got going (the runner records when it spawned it)
+
+
+def max_score(chapter) -> float:
+    return float(
+        sum(
+            float(c.metadata["nbgrader"].get("points", 0))
+            for gid, c in chapter.cells.items()
+            if c.metadata["nbgrader"].get("grade")
+        )
+    )
+
+
+def _zero_every_grade(db_url: str, course_id: str, chapter: str, student_id: str, *,
+                      needs_manual_grade: bool) -> None:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url, course_id) as gb:
+        gb.update_or_create_student(student_id)
+        sub = gb.update_or_create_submission(chapter, student_id)
+        for notebook in sub.notebooks:
+            for grade in notebook.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = needs_manual_grade
+        gb.db.commit()
+
+
+def record_zero(db_url: str, course_id: str, chapter: str, student_id: str) -> None:
+    """Give ``student_id`` 0 on every test of ``chapter`` (a submission that could not run)."""
+    _zero_every_grade(db_url, course_id, chapter, student_id, needs_manual_grade=False)
+
+
+def _exercise_of(chapter) -> dict[str, str]:
+    """For each test's grade id, the exercise (solution cell) it belongs to."""
+    out, current = {}, None
+    for gid in chapter.order:
+        meta = chapter.cells[gid].metadata["nbgrader"]
+        if meta.get("solution"):
+            current = gid
+        if meta.get("grade"):
+            out[gid] = current or gid
+    return out
+
+
+def _kill_leftovers(uid: int) -> int:
+    """Kill any process still running as the sandbox user (there should be none)."""
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("Uid:") and int(line.split()[1]) == uid:
+                try:
+                    os.kill(int(entry.name), signal.SIGKILL)
+                    killed += 1
+                except OSError:
+                    pass
+    return killed
+
+
+def grade_one(spec: dict) -> dict:
+    from lstm_course.instructor.grading.course import Course, shared_db_url
+    from lstm_course.instructor.grading.notebook import (
+        ChapterSource,
+        SubmissionProblem,
+        read_notebook,
+        recognise,
+        repair,
+    )
+    from lstm_course.instructor.grading.scan import scan_notebook
+    from lstm_course.instructor.release import chapter_names
+
+    t0 = time.monotonic()
+    root = Path(spec["root"])
+    chapter_name = spec["chapter"]
+    sid = spec["student_id"]
+    course = Course.load(root, spec["db_url"])
+    db_url = shared_db_url(course.db_url)
+    chapter = ChapterSource.load(root, chapter_name)
+    result = {
+        "student_id": sid,
+        "chapter": chapter_name,
+        "score": 0.0,
+        "max_score": max_score(chapter),
+        "status": "error",
+        "detail": "",
+        "tests": [],
+        "events": [],
+        "findings": [],
+        "notes": [],
+        "limits": spec["limits"],
+        "timings": {},
+    }
+    run_dir = Path(spec["run_dir"])
+    try:
+        if spec.get("problem"):
+            raise SubmissionProblem(spec["problem"])
+        nb = read_notebook(Path(spec["notebook"]))
+        others = (
+            [ChapterSource.load(root, c) for c in chapter_names(root) if c != chapter_name]
+            if not _looks_like(nb, chapter)
+            else []
+        )
+        recognise(nb, chapter, others)
+        result["notes"] = repair(nb, chapter)
+        findings = scan_notebook(nb, chapter.instructor_sources())
+        result["findings"] = [str(f) for f in findings]
+        result["timings"]["prepare"] = time.monotonic() - t0
+        report = autograde(spec, course, db_url, chapter, nb)
+        result["timings"]["autograde"] = time.monotonic() - t0 - result["timings"]["prepare"]
+        result["events"] = report.get("events", [])
+        result["timings"]["execute"] = report.get("execute_seconds")
+        result["timings"]["kernel_start"] = report.get("kernel_start_seconds")
+        collect(result, course, db_url, chapter, sid)
+        if findings:
+            flag_for_review(db_url, course.course_id, chapter_name, sid)
+            result["score"] = 0.0
+            for t in result["tests"]:
+                t["points"] = 0.0
+        result["status"] = "graded"
+    except SubmissionProblem as problem:
+        result["detail"] = str(problem)
+        record_zero(db_url, course.course_id, chapter_name, sid)
+    except Exception as err:  # noqa: BLE001 - every submission gets a row
+        traceback.print_exc()
+        result["detail"] = f"grading failed: {_first_line(err)}"
+        log_path = run_dir / "sandbox" / "kernel.log"
+        if log_path.exists():
+            for line in log_path.read_text(errors="replace").strip().splitlines()[-5:]:
+                if line.startswith("sandbox"):
+                    result["detail"] += f" ({line.strip()})"
+                    break
+        try:
+            record_zero(db_url, course.course_id, chapter_name, sid)
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+    finally:
+        if spec.get("mode") == "root":
+            _kill_leftovers(int(spec["uid"]))
+    from lstm_course.instructor.grading.feedback import detail_sentence
+
+    result["detail"] = detail_sentence(result)
+    result["seconds"] = time.monotonic() - t0
+    if spec.get("spawned_at"):
+        result["timings"]["startup"] = _STARTED - spec["spawned_at"]
+    return result
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[-1] if text else ''}".strip(": ")
+
+
+def _looks_like(nb, chapter) -> bool:
+    ids = {
+        c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        for c in nb.cells
+        if isinstance(c.get("metadata", {}).get("nbgrader"), dict)
+    }
+    return bool(ids & set(chapter.order)) or any(c.get("id") in chapter.by_cell_id for c in nb.cells)
+
+
+def autograde(spec: dict, course, db_url: str, chapter, nb) -> dict:
+    """Run nbgrader's autograde for this student with the sandboxed Execute step."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
+    from traitlets.config import Config
+
+    from lstm_course.instructor.grading.executor import SandboxedExecute
+    from lstm_course.instructor.grading.notebook import guard_config
+
+    sid, name = spec["student_id"], chapter.name
+    submitted = course.directory("submitted", "submitted") / sid / name
+    autograded = course.directory("autograded", "autograded") / sid / name
+    for folder in (submitted, autograded):
+        if folder.exists():
+            shutil.rmtree(folder)
+    submitted.mkdir(parents=True)
+    nbformat.write(nb, submitted / f"{name}.ipynb")
+    for extra in spec.get("extra_files", []):
+        extra = Path(extra)
+        if extra.name != f"{name}.ipynb" and extra.is_file() and not extra.is_symlink():
+            shutil.copy(extra, submitted / extra.name)
+
+    run_dir = Path(spec["run_dir"])
+    report_path = run_dir / "execute.json"
+    config = Config()
+    config.merge(course.config)
+    config.CourseDirectory.root = str(course.root)
+    config.CourseDirectory.db_url = db_url
+    config.CourseDirectory.assignment_id = name
+    config.CourseDirectory.student_id = sid
+    config.Autograde.autograde_preprocessors = [
+        SandboxedExecute,
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]
+    config.SandboxedExecute.sandbox_mode = spec.get("mode") or ""
+    config.SandboxedExecute.run_dir = str(run_dir / "sandbox")
+    config.SandboxedExecute.sandbox_uid = int(spec.get("uid") or 0)
+    config.SandboxedExecute.limits = spec["limits"]
+    config.SandboxedExecute.guard = guard_config(chapter)
+    config.SandboxedExecute.report_path = str(report_path)
+    config.SandboxedExecute.start_time = time.monotonic()
+    coursedir = CourseDirectory(config=config)
+    app = Autograde(coursedir=coursedir, config=config)
+    app.force = True
+    app.create_student = True
+    try:
+        app.start()
+    finally:
+        report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    return report
+
+
+def collect(result: dict, course, db_url: str, chapter, sid: str) -> None:
+    """Scores from the gradebook, messages from the autograded notebook."""
+    from nbgrader.api import Gradebook
+
+    from lstm_course.instructor.grading.feedback import cell_result
+
+    name = chapter.name
+    path = course.directory("autograded", "autograded") / sid / name / f"{name}.ipynb"
+    executed = nbformat.read(path, as_version=4)
+    cells = {
+        c.metadata.get("nbgrader", {}).get("grade_id"): c
+        for c in executed.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
+    exercise = _exercise_of(chapter)
+    with Gradebook(db_url, course.course_id) as gb:
+        submission = gb.find_submission(name, sid)
+        result["score"] = float(submission.score)
+        result["max_score"] = float(submission.max_score)
+        notebook = gb.find_submission_notebook(name, name, sid)
+        grades = {g.name: (float(g.score or 0), float(g.max_score)) for g in notebook.grades}
+    for gid in chapter.tests:
+        points, max_points = grades.get(gid, (0.0, 0.0))
+        cell = cells.get(gid)
+        failed, message = cell_result(cell) if cell is not None else (True, "This test was not found.")
+        not_run = cell is not None and any(o.get("ename") == "NotRun" for o in cell.get("outputs", []))
+        status = "not run" if not_run else ("failed" if failed or points < max_points else "passed")
+        result["tests"].append(
+            {
+                "test": gid,
+                "exercise": exercise.get(gid, gid),
+                "points": points,
+                "max_points": max_points,
+                "status": status,
+                "message": message,
+            }
+        )
+
+
+def flag_for_review(db_url: str, course_id: str, chapter: str, sid: str) -> None:
+    """Score a tampering submission 0 on every test and mark each test for an instructor."""
+    _zero_every_grade(db_url, course_id, chapter, sid, needs_manual_grade=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    spec = json.loads(Path(argv[0]).read_text())
+    result = grade_one(spec)
+    tmp = Path(spec["result_path"] + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(spec["result_path"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

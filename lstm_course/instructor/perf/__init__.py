@@ -1,0 +1,1 @@
+"""Performance measurement: the bench run (LSTM speed, notebook times, grading throughput) and its report."""

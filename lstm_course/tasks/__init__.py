@@ -1,0 +1,1 @@
+"""Whole experiments a chapter runs: tagging, character language model, cell probing, ablation."""

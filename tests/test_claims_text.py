@@ -1,0 +1,82 @@
+"""No hand-typed measurement in a chapter's prose.
+
+A measured number in a markdown cell is pasted from the cell that measured it, through an
+``{eval}`` role (see ``lstm_course.teach.claims``). This test reads every markdown cell of the
+answer keys and fails on a decimal number, a power of ten or a percentage that is typed by hand,
+unless its sentence cites the paper it is quoted from (a ``{cite}`` role).
+"""
+
+import json
+import re
+
+import pytest
+from conftest import ROOT, chapters
+
+# Inputs a chapter gives (not measurements it makes), per chapter: exact token -> why it is typed.
+ALLOWED: dict[str, dict[str, str]] = {}
+
+_MEASUREMENT = re.compile(
+    r"(?<![\w.])("
+    r"\d+(?:\.\d+)?\s*(?:\\%|%)"          # a percentage: 84.7%, 85 %, 84.7\%
+    r"|10\^\{?[-−]?\d+\}?"                 # a power of ten: 10^11, 10^{-7}
+    r"|\d+(?:\.\d+)?\s*(?:\\times|×)\s*10" # 8.2 \times 10^{13}
+    r"|\d+(?:\.\d+)?[eE][-+]?\d+"          # 1e-7, 2.6e-08
+    r"|\d*\.\d+"                           # a decimal: 0.98, .5
+    r")(?![\w])"
+)
+_STRIP = [
+    re.compile(r"```.*?```", re.S),                # fenced code
+    re.compile(r"\{eval\}`[^`]*`"),                # numbers pasted from the cells
+    re.compile(r"`[^`]*`"),                        # code spans (settings written as code)
+    re.compile(r"\]\([^)]*\)"),                    # link targets
+    re.compile(r"https?://\S+"),                   # bare URLs
+    re.compile(r"(?m)^\s*:[\w-]+:.*$"),            # directive options (:width: 80%)
+    re.compile(r"(?m)^#+ .*$"),                    # headings ("## 1.6 ...")
+    re.compile(r"(?:[Ss]ections?|[Ee]xercises?|[Ff]igures?|[Cc]hapters?|[Tt]ables?|§)\s+\d+(?:\.\d+)+"
+               r"(?:\s*(?:,|and|or|to|-|–)\s*\d+(?:\.\d+)+)*"),  # Section 1.6, Exercises 5.1 and 5.2
+]
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z$*(\[])")
+
+
+def hand_typed(markdown: str) -> list[str]:
+    """The hand-typed measurements of one markdown cell (each with its sentence)."""
+    found = []
+    for paragraph in re.split(r"\n\s*\n", markdown):
+        if "{cite" in paragraph and not _SENTENCE.search(paragraph):
+            continue
+        for sentence in _SENTENCE.split(paragraph):
+            if "{cite" in sentence:
+                continue
+            text = sentence
+            for pattern in _STRIP:
+                text = pattern.sub(" ", text)
+            found += [(m.group(1), sentence.strip()) for m in _MEASUREMENT.finditer(text)]
+    return found
+
+
+def test_the_detector_sees_typed_numbers_and_ignores_pasted_and_quoted_ones():
+    tokens = [t for t, _ in hand_typed(
+        "The RNN reaches 0.98 accuracy. The gradient grows by about $10^{11}$. Only 84.7% pass. "
+        "Steps shrink to 1e-7 and $8.2 \\times 10^{13}$."
+    )]
+    assert tokens == ["0.98", "10^{11}", "84.7%", "1e-7", "8.2 \\times 10"]
+    assert hand_typed("It reaches {eval}`acc` with `lr=0.01` over 200 steps (Section 1.5).") == []
+    assert hand_typed("## 1.6 Gaps\nExercises 5.1 and 5.2 reach 0.5.") == [
+        ("0.5", "## 1.6 Gaps\nExercises 5.1 and 5.2 reach 0.5.")]
+    assert hand_typed("The paper reports 1 error in 2,560, about 0.04% {cite:p}`hochreiter1997`.") == []
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_no_hand_typed_measurement_in_the_prose(chapter):
+    notebook = json.loads((ROOT / "solutions" / chapter / f"{chapter}.ipynb").read_text())
+    allowed = ALLOWED.get(chapter, {})
+    offenders = []
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "markdown":
+            offenders += [(token, sentence) for token, sentence in hand_typed("".join(cell["source"]))
+                          if token not in allowed]
+    assert not offenders, (
+        f"{chapter}: numbers typed by hand in the prose (paste them with {{eval}} from the cell that "
+        "measured them, cite the paper they come from, or add them to ALLOWED with the reason):\n"
+        + "\n".join(f"  {token!r} in: {sentence[:160]}" for token, sentence in offenders)
+    )

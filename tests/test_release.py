@@ -27,12 +27,13 @@ def test_release_check_passes_on_the_repository():
 
 
 def test_release_check_names_a_stale_chapter_and_release_fixes_it(tmp_path):
+    """On a copy of the course with one chapter (the smallest), so the test stays cheap."""
     course = tmp_path / "course"
-    for name in ["solutions", "chapters", "_toc.yml", "_config.yml"]:
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, course / name if src.is_dir()
-                                                            else course / name)
-    chapter = chapters()[0]
+    chapter = min(chapters(), key=lambda c: (ROOT / "solutions" / c / f"{c}.ipynb").stat().st_size)
+    for name in ["solutions", "chapters"]:
+        shutil.copytree(ROOT / name / chapter, course / name / chapter)
+    for name in ["_toc.yml", "_config.yml"]:
+        shutil.copy(ROOT / name, course / name)
     source = course / "solutions" / chapter / f"{chapter}.ipynb"
     nb = nbformat.read(source, as_version=4)
     nb.cells.append(nbformat.v4.new_markdown_cell("A new closing remark."))

@@ -94,14 +94,18 @@ def add_colab_setup(nb, root: Path) -> None:
     nb.cells.insert(first_code, colab_setup_cell(root))
 
 
-def generate(root: Path, chapter: str, dest: Path) -> None:
-    """Write the student version of ``chapter`` into the folder ``dest`` (created anew)."""
+def generate(root: Path, chapters: list[str], dest: Path) -> None:
+    """Write the student version of each of ``chapters`` into ``dest/<chapter>/`` (created anew).
+
+    One nbgrader process generates them all (its start-up is most of the cost of one chapter).
+    """
     with tempfile.TemporaryDirectory(prefix="lstm-release-") as tmp:
         course = Path(tmp)
-        shutil.copytree(root / "solutions" / chapter, course / "source" / chapter,
-                        ignore=shutil.ignore_patterns(*IGNORED))
+        for chapter in chapters:
+            shutil.copytree(root / "solutions" / chapter, course / "source" / chapter,
+                            ignore=shutil.ignore_patterns(*IGNORED))
         cmd = [
-            sys.executable, "-m", "nbgrader", "generate_assignment", chapter,
+            sys.executable, "-m", "nbgrader", "generate_assignment", "*",
             "--no-db", "--force", "--log-level=WARN",
             f"--CourseDirectory.root={course}",
             "--CourseDirectory.source_directory=source",
@@ -110,16 +114,18 @@ def generate(root: Path, chapter: str, dest: Path) -> None:
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
-            raise RuntimeError(f"nbgrader generate_assignment failed for {chapter}:\n{proc.stderr}")
-        released = course / "release" / chapter
-        for path in released.glob("*.ipynb"):
-            nb = nbformat.read(path, as_version=4)
-            tag_exercises(nb)
-            add_colab_setup(nb, root)
-            nbformat.write(nb, path)
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.copytree(released, dest)
+            raise RuntimeError(f"nbgrader generate_assignment failed for {', '.join(chapters)}:\n"
+                               f"{proc.stderr}")
+        for chapter in chapters:
+            released = course / "release" / chapter
+            for path in released.glob("*.ipynb"):
+                nb = nbformat.read(path, as_version=4)
+                tag_exercises(nb)
+                add_colab_setup(nb, root)
+                nbformat.write(nb, path)
+            if (dest / chapter).exists():
+                shutil.rmtree(dest / chapter)
+            shutil.copytree(released, dest / chapter)
 
 
 def _same_tree(a: Path, b: Path) -> bool:
@@ -137,11 +143,10 @@ def stale_chapters(root: Path) -> list[str]:
     plus folders in ``chapters/`` that no longer have a source."""
     stale = []
     with tempfile.TemporaryDirectory(prefix="lstm-check-") as tmp:
+        generate(root, chapter_names(root), Path(tmp))
         for chapter in chapter_names(root):
-            fresh = Path(tmp) / chapter
-            generate(root, chapter, fresh)
             current = root / "chapters" / chapter
-            if not current.is_dir() or not _same_tree(fresh, current):
+            if not current.is_dir() or not _same_tree(Path(tmp) / chapter, current):
                 stale.append(chapter)
     sources = set(chapter_names(root))
     orphans = [p.name for p in sorted((root / "chapters").glob("ch*")) if p.is_dir()
@@ -155,6 +160,5 @@ def release(root: Path, chapters: list[str] | None = None) -> list[str]:
     unknown = sorted(set(names) - set(chapter_names(root)))
     if unknown:
         raise SystemExit(f"lstm-course release: no source notebook for {', '.join(unknown)}")
-    for chapter in names:
-        generate(root, chapter, root / "chapters" / chapter)
+    generate(root, names, root / "chapters")
     return names

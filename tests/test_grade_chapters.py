@@ -1,5 +1,10 @@
 """Every chapter through ``lstm-course grade`` (sandbox, guard and all): the answer key earns
-full marks, the untouched student notebook earns 0, and neither is flagged or stopped."""
+full marks and runs without an error in any cell, the untouched student notebook earns 0, and
+neither is flagged or stopped.
+
+This is where ``make test`` executes each chapter: once as the answer key, once as the student
+version (the book build, ``make book``, executes the student version too; nothing else does).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import csv
 import json
 import subprocess
 
+import nbformat
 import pytest
 from conftest import ROOT, chapters, grade_command
 from hostile.corpus import make_course
@@ -48,5 +54,11 @@ def test_answer_key_full_marks_and_student_version_zero_through_grade(tmp_path, 
     assert "pending review" not in blank["detail"] and "kernel stopped" not in blank["detail"], why(
         "untouched"
     )
+    graded_key = nbformat.read(course / "autograded" / "answer_key" / chapter / f"{chapter}.ipynb",
+                               as_version=4)
+    errors = [(cell.source[:200], out.get("ename"), out.get("evalue", "")[:300])
+              for cell in graded_key.cells if cell.cell_type == "code"
+              for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    assert not errors, f"{chapter}: cells of the answer key raised: {errors}"
     report = json.dumps(rows)
     assert "GuardError" not in report and "changed the course's tools" not in report, report

@@ -1,13 +1,16 @@
-"""The course's nn.Module LSTM: a control test against nn.LSTM for every configuration
-(float64: outputs and gradients to 1e-10), the cell protocol, and the speed helpers."""
+"""The course's nn.Module LSTM as a drop-in for nn.LSTM: a control test against nn.LSTM for every
+configuration, padded and packed (float64: outputs, states and gradients to 1e-10), state_dict
+interchange both ways, nn.LSTM's checks on shapes, the cell protocol, and the speed helpers."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_sequence
 
 from lstm_course import LSTM
 from lstm_course.modules.lstm import Layer, LSTMCell
@@ -15,35 +18,157 @@ from lstm_course.teach.timing import IMPLEMENTATIONS, NaiveLSTM, compare, format
 
 f64 = torch.float64
 CONFIGS = list(itertools.product([1, 3], [False, True], [False, True], [0, 2], [True, False]))
+CONFIG_NAMES = "num_layers,bidirectional,batch_first,proj_size,bias"
+LENGTHS = [5, 2, 6, 1, 5]          # unsorted, with a tie and a sequence of one step
 
 
-def _run(module, x, hx):
-    out, (h, c) = module(x, hx)
+def _pair(num_layers, bidirectional, batch_first, proj_size, bias, seed):
+    torch.manual_seed(seed)
+    ref = nn.LSTM(3, 4, num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional,
+                  proj_size=proj_size, dtype=f64)
+    return ref, LSTM.from_torch(ref)
+
+
+def _initial_state(ref, B):
+    D = 2 if ref.bidirectional else 1
+    return (torch.randn(ref.num_layers * D, B, ref.proj_size or 4, dtype=f64, requires_grad=True),
+            torch.randn(ref.num_layers * D, B, 4, dtype=f64, requires_grad=True))
+
+
+def _run(module, make_input, x, hx):
+    """Outputs (output or packed data, h_n, c_n) and the gradients of a fixed random loss with
+    respect to the padded input x, h_0, c_0 and every parameter; make_input() builds the input from x."""
+    out, (h, c) = module(make_input(), hx)
+    out = out.data if isinstance(out, PackedSequence) else out
     gen = torch.Generator().manual_seed(1)
     loss = sum((t * torch.randn(t.shape, generator=gen, dtype=f64)).sum() for t in (out, h, c))
-    params = list(module.parameters())
-    grads = torch.autograd.grad(loss, [x, *hx, *params])
+    grads = torch.autograd.grad(loss, [x, *(hx or ()), *module.parameters()])
     return (out, h, c), grads
 
 
-@pytest.mark.parametrize("num_layers,bidirectional,batch_first,proj_size,bias", CONFIGS)
-def test_outputs_and_gradients_equal_nn_lstm_in_float64(num_layers, bidirectional, batch_first,
-                                                        proj_size, bias):
-    torch.manual_seed(num_layers + 2 * bidirectional + 4 * batch_first + proj_size)
-    ref = nn.LSTM(3, 4, num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional,
-                  proj_size=proj_size, dtype=f64)
-    ours = LSTM.from_torch(ref)
-    T, B, D = 6, 5, 2 if bidirectional else 1
-    x = torch.randn((B, T, 3) if batch_first else (T, B, 3), dtype=f64, requires_grad=True)
-    hx = (torch.randn(num_layers * D, B, proj_size or 4, dtype=f64, requires_grad=True),
-          torch.randn(num_layers * D, B, 4, dtype=f64, requires_grad=True))
-    (ref_out, ref_grads), (our_out, our_grads) = _run(ref, x, hx), _run(ours, x, hx)
+def _assert_same(ours, ref, make_input, x, hx):
+    (our_out, our_grads), (ref_out, ref_grads) = _run(ours, make_input, x, hx), _run(ref, make_input, x, hx)
     for name, a, b in zip(["output", "h_n", "c_n"], our_out, ref_out, strict=True):
         assert a.shape == b.shape, name
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10, msg=name)
+    names = ["dL/dx", "dL/dh_0", "dL/dc_0"][:1 if hx is None else 3] + [n for n, _ in ref.named_parameters()]
     assert len(our_grads) == len(ref_grads)
-    for a, b in zip(our_grads, ref_grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+    for name, a, b in zip(names, our_grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10, msg=name)
+
+
+@pytest.mark.parametrize(CONFIG_NAMES, CONFIGS)
+def test_outputs_and_gradients_equal_nn_lstm_in_float64(num_layers, bidirectional, batch_first,
+                                                        proj_size, bias):
+    ref, ours = _pair(num_layers, bidirectional, batch_first, proj_size, bias,
+                      seed=num_layers + 2 * bidirectional + 4 * batch_first + proj_size)
+    T, B = 6, 5
+    x = torch.randn((B, T, 3) if batch_first else (T, B, 3), dtype=f64, requires_grad=True)
+    _assert_same(ours, ref, lambda: x, x, _initial_state(ref, B))
+
+
+@pytest.mark.parametrize("enforce_sorted", [True, False])
+@pytest.mark.parametrize(CONFIG_NAMES, CONFIGS)
+def test_packed_sequences_equal_nn_lstm_in_float64(num_layers, bidirectional, batch_first, proj_size,
+                                                   bias, enforce_sorted):
+    ref, ours = _pair(num_layers, bidirectional, batch_first, proj_size, bias, seed=len(LENGTHS))
+    lengths = sorted(LENGTHS, reverse=True) if enforce_sorted else LENGTHS
+    x = pad_sequence([torch.randn(n, 3, dtype=f64) for n in lengths], batch_first=batch_first)
+    x.requires_grad_(True)
+    def packed():
+        return pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=enforce_sorted)
+
+    _assert_same(ours, ref, packed, x, _initial_state(ref, len(lengths)))
+    _assert_same(ours, ref, packed, x, None)
+
+
+def test_packed_output_keeps_the_batch_sizes_and_the_order_of_the_batch():
+    ref, ours = _pair(2, True, False, 0, True, seed=3)
+    x = pad_sequence([torch.randn(n, 3, dtype=f64) for n in LENGTHS])
+    packed = pack_padded_sequence(x, LENGTHS, enforce_sorted=False)
+    out, ref_out = ours(packed)[0], ref(packed)[0]
+    assert isinstance(out, PackedSequence)
+    for name in ("batch_sizes", "sorted_indices", "unsorted_indices"):
+        assert torch.equal(getattr(out, name), getattr(ref_out, name)), name
+
+
+def test_state_dicts_load_both_ways_under_nn_lstm_names():
+    ref = nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    ours = LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == \
+        [(n, p.shape) for n, p in ref.named_parameters()]
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 2, 3)
+    torch.testing.assert_close(ours(x)[0], ref(x)[0])
+    back = nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    back.load_state_dict(LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2).state_dict())
+    assert ours.weight_hh_l1_reverse.shape == (20, 2)
+
+
+def test_cells_compute_with_the_stacks_current_parameters_however_they_were_replaced():
+    torch.manual_seed(4)
+    ref = nn.LSTM(3, 4, num_layers=2, dtype=f64)
+    x = torch.randn(5, 2, 3, dtype=f64)
+    expected = ref(x)[0]
+    state = {k: v.detach().clone() for k, v in ref.state_dict().items()}
+    copied = LSTM(3, 4, num_layers=2, dtype=f64)
+    copied.load_state_dict(state)                               # copies into the same tensors
+    assigned = LSTM(3, 4, num_layers=2, dtype=f64)
+    assigned.load_state_dict(state, assign=True)                # new parameter objects
+    converted = LSTM(3, 4, num_layers=2)
+    converted.load_state_dict(state)
+    converted = converted.to(f64)                               # float32 values, now in float64
+    results = {"load_state_dict": copied(x)[0], "assign=True": assigned(x)[0],
+               "deepcopy": copy.deepcopy(copied)(x)[0], ".to(float64)": converted(x)[0],
+               "functional_call": torch.func.functional_call(LSTM(3, 4, num_layers=2, dtype=f64),
+                                                             state, (x,))[0]}
+    for how, got in results.items():
+        tolerance = 1e-6 if how == ".to(float64)" else 1e-12
+        torch.testing.assert_close(got, expected, rtol=0, atol=tolerance, msg=how)
+
+
+def test_forget_bias_written_through_a_cell_changes_the_stacks_parameter():
+    lstm = LSTM(3, 4)
+    with torch.no_grad():
+        lstm.cells()[0].bias_ih[4:8] = 7.0
+    assert lstm.bias_ih_l0[4:8].eq(7.0).all()
+
+
+@pytest.mark.parametrize("call,error,words", [
+    (lambda m: m(torch.randn(5, 2, 6)), RuntimeError,
+     "input.size(-1) must be equal to input_size. Expected 3, got 6"),
+    (lambda m: m(torch.randn(5, 2, 3, 1)), ValueError, "Expected input to be 2D or 3D, got 4D"),
+    (lambda m: m(torch.randn(5, 2, 3, dtype=f64)), ValueError, "does not match weight dtype"),
+    (lambda m: m(torch.randn(5, 2, 3), torch.zeros(2, 2, 4)), RuntimeError, "the pair (h_0, c_0)"),
+    (lambda m: m(torch.randn(5, 2, 3), (torch.zeros(2, 2, 4),) * 3), RuntimeError, "got 3 tensors"),
+    (lambda m: m(torch.randn(5, 2, 3), (torch.zeros(2, 3, 4), torch.zeros(2, 2, 4))), RuntimeError,
+     "Expected hidden[0] size (2, 2, 4), got [2, 3, 4]"),
+    (lambda m: m(torch.randn(5, 2, 3), (torch.zeros(2, 2, 4), torch.zeros(1, 2, 4))), RuntimeError,
+     "Expected hidden[1] size (2, 2, 4), got [1, 2, 4]"),
+    (lambda m: m(torch.randn(5, 2, 3), (torch.zeros(2, 4), torch.zeros(2, 4))), RuntimeError,
+     "For batched 3-D input, hx and cx should also be 3-D but got (2-D, 2-D) tensors"),
+    (lambda m: m(torch.randn(5, 3), (torch.zeros(2, 1, 4), torch.zeros(2, 1, 4))), RuntimeError,
+     "For unbatched 2-D input, hx and cx should also be 2-D but got (3-D, 3-D) tensors"),
+    (lambda m: m(pack_padded_sequence(torch.randn(5, 2, 3), [5, 3]),
+                 (torch.zeros(2, 3, 4), torch.zeros(2, 3, 4))), RuntimeError,
+     "Expected hidden[0] size (2, 2, 4), got [2, 3, 4]"),
+    (lambda m: m(pack_padded_sequence(torch.randn(5, 2, 6), [5, 3])), RuntimeError,
+     "Expected 3, got 6"),
+])
+def test_wrong_input_and_state_shapes_raise_nn_lstms_errors(call, error, words):
+    """The same exception type as nn.LSTM; its message, and (where nn.LSTM's is cryptic) more."""
+    with pytest.raises(error) as ours:
+        call(LSTM(3, 4, num_layers=2))
+    assert words in str(ours.value)
+    with pytest.raises(error):
+        call(nn.LSTM(3, 4, num_layers=2))
+
+
+def test_state_errors_say_the_expected_shape_and_that_batch_first_does_not_apply():
+    lstm = LSTM(3, 4, proj_size=2, batch_first=True)
+    with pytest.raises(RuntimeError, match=r"proj_size\) = \(1, 2, 2\), and batch_first does not"):
+        lstm(torch.randn(2, 5, 3), (torch.zeros(2, 1, 2), torch.zeros(1, 2, 4)))
 
 
 def test_fast_path_and_step_loop_give_the_same_numbers():
@@ -79,13 +204,6 @@ def test_default_initialisation_is_uniform_in_one_over_sqrt_hidden():
         assert p.abs().max() > 0.9 * bound, name
 
 
-def test_parameter_shapes_follow_nn_lstm():
-    ours = LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
-    ref = nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
-    ref_shapes = [tuple(p.shape) for p in ref.parameters()]
-    assert [tuple(p.shape) for p in ours.parameters()] == ref_shapes
-
-
 def test_dropout_acts_between_layers_only_in_training():
     torch.manual_seed(2)
     ref = nn.LSTM(3, 4, num_layers=2, dropout=0.5, dtype=f64)
@@ -101,16 +219,15 @@ def test_dropout_acts_between_layers_only_in_training():
     assert not torch.allclose(a, ours(x)[0])
 
 
-def test_invalid_arguments_and_packed_input_raise_clear_errors():
-    with pytest.raises(ValueError, match="proj_size"):
-        LSTM(3, 4, proj_size=4)
-    with pytest.raises(ValueError, match="dropout"):
-        LSTM(3, 4, dropout=1.5)
-    packed = nn.utils.rnn.pack_padded_sequence(torch.randn(4, 2, 3), [4, 2])
-    with pytest.raises(NotImplementedError, match="PackedSequence"):
-        LSTM(3, 4)(packed)
-    with pytest.raises(ValueError, match="input"):
-        LSTM(3, 4)(torch.randn(4, 2, 5))
+def test_invalid_constructor_arguments_raise_like_nn_lstm():
+    for kwargs, error in [({"proj_size": 4}, ValueError), ({"dropout": 1.5}, ValueError),
+                          ({"hidden_size": 0}, ValueError), ({"num_layers": 2.0}, TypeError),
+                          ({"bias": 1}, TypeError), ({"proj_size": -1}, ValueError)]:
+        args = {"input_size": 3, "hidden_size": 4, **kwargs}
+        with pytest.raises(error):
+            nn.LSTM(**args)
+        with pytest.raises(error, match=next(iter(kwargs))):
+            LSTM(**args)
 
 
 class _ElmanCell(nn.Module):

@@ -17,13 +17,14 @@ export OMP_WAIT_POLICY := PASSIVE
 MATHJAX_VERSION := 3.2.2
 MATHJAX_DIR := _build/vendor/_static/mathjax
 MATHJAX := $(MATHJAX_DIR)/.version-$(MATHJAX_VERSION)
-# The built book and what it is built from: `make test` rebuilds it only if a source is newer.
+# The built book and what it is built from: `make test` rebuilds it only if a source is newer
+# (the package too: a change to a plot or a data generator changes the pages).
 BOOK := _build/html/.built
 BOOK_SOURCES := _config.yml _toc.yml intro.md $(wildcard chapters/*/*.ipynb) \
-	$(shell find book _static -type f -not -path '*/__pycache__/*' 2>/dev/null)
+	$(shell find book _static lstm_course -type f -not -path '*/__pycache__/*' 2>/dev/null)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: venv book test lint bench release check-release clean browser postgres
+.PHONY: venv book test nbval lint bench release check-release clean browser postgres
 
 venv: $(STAMP)
 
@@ -74,9 +75,15 @@ browser:
 postgres:
 	@bash .ci/install-postgres.sh
 
+# Each chapter is executed once per version here (tests/test_grade_chapters.py grades the answer
+# key and the student version); the book build executes the student versions, so the tests do
+# not run nbval over the notebooks a third time. `make nbval` does, for a chapter author.
 test: $(STAMP) browser postgres $(BOOK)
 	$(BIN)/ruff check lstm_course tests
-	$(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-cell-timeout=120 tests solutions chapters
+	$(BIN)/pytest -n $(JOBS) --dist loadfile tests
+
+nbval: $(STAMP)
+	$(BIN)/pytest -n $(JOBS) --nbval-lax --nbval-cell-timeout=120 solutions chapters
 
 lint: $(STAMP)
 	$(BIN)/ruff check lstm_course tests

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -132,3 +133,31 @@ def test_colab_cell_installs_only_on_colab_and_without_dependencies():
     assert _run_colab_cell(on_colab=False) == []
     [args] = _run_colab_cell(on_colab=True)
     assert args.startswith("install") and "--no-deps" in args and "lstm-course @ git+" in args
+
+
+def test_portable_markdown_writes_terms_and_citations_as_links_every_front_end_renders():
+    from pybtex.database import parse_file
+
+    from lstm_course.instructor.release import portable_markdown
+
+    bib = parse_file(str(ROOT / "book" / "references.bib")).entries
+    text = ("An {term}`LSTM` avoids {term}`vanishing <vanishing gradient>` gradients "
+            "{cite:p}`hochreiter1997,pascanu2013`, as {cite:t}`hochreiter1997` showed; "
+            "it reaches {eval}`acc`.")
+    assert portable_markdown(text, bib) == (
+        "An [LSTM](../../book/glossary.md#term-lstm) avoids "
+        "[vanishing](../../book/glossary.md#term-vanishing-gradient) gradients "
+        "([Hochreiter and Schmidhuber, 1997](../../book/references.md); "
+        "[Pascanu et al., 2013](../../book/references.md)), as "
+        "[Hochreiter and Schmidhuber (1997)](../../book/references.md) showed; it reaches {eval}`acc`."
+    )
+    with pytest.raises(SystemExit, match="nokey"):
+        portable_markdown("{cite:p}`nokey`", bib)
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_student_version_has_no_sphinx_only_roles(chapter):
+    nb = nbformat.read(ROOT / "chapters" / chapter / f"{chapter}.ipynb", as_version=4)
+    raw = [c.source[:120] for c in nb.cells if c.cell_type == "markdown"
+           and re.search(r"\{(term|cite|cite:t|cite:p|doc|ref|numref)\}`", c.source)]
+    assert not raw, f"{chapter}: roles JupyterLab and Colab cannot resolve: {raw}"

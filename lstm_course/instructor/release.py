@@ -11,8 +11,10 @@ from the repository named in ``_config.yml``, and does nothing anywhere else.
 
 from __future__ import annotations
 
+import copy
 import filecmp
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,6 +62,75 @@ def is_exercise_cell(cell) -> bool:
     """An answer cell or a test cell: what may raise in the student version."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.get("cell_type") == "code" and bool(meta.get("solution") or meta.get("grade"))
+
+
+_ROLE = re.compile(r"\{(term|cite:t|cite:p|cite)\}`([^`]*)`")
+BOOK_FROM_CHAPTER = "../../book"  # chapters/<ch>/<ch>.ipynb -> book/
+
+
+def _author_year(entry) -> tuple[str, str]:
+    people = entry.persons.get("author") or entry.persons.get("editor") or []
+    names = [" ".join(p.last_names) for p in people]
+    if len(names) > 2:
+        authors = f"{names[0]} et al."
+    else:
+        authors = " and ".join(names) or entry.fields.get("title", "?")
+    return authors, entry.fields.get("year", "n.d.")
+
+
+def portable_markdown(text: str, bibliography) -> str:
+    """MyST roles that only Sphinx resolves, written as plain Markdown links that every notebook
+    front end renders (JupyterLab, Jupyter Notebook, Colab) and the book still links:
+
+    * ``{term}`forget gate``` -> ``[forget gate](../../book/glossary.md#term-forget-gate)``;
+    * ``{cite:t}`hochreiter1997``` -> ``[Hochreiter and Schmidhuber (1997)](../../book/references.md)``,
+      ``{cite:p}`...``` -> ``([Hochreiter and Schmidhuber, 1997](../../book/references.md))``.
+
+    ``bibliography`` maps bib keys to pybtex entries (``book/references.bib``). ``{eval}`` roles
+    stay: the book and JupyterLab (jupyterlab-myst) both fill them in from the kernel.
+    """
+    from docutils.nodes import make_id
+
+    def replace(match: re.Match) -> str:
+        role, body = match.groups()
+        if role == "term":
+            shown, _, target = body.partition(" <")
+            target = target.rstrip(">") if target else shown
+            return f"[{shown}]({BOOK_FROM_CHAPTER}/glossary.md#{make_id('term-' + target)})"
+        refs = f"{BOOK_FROM_CHAPTER}/references.md"
+        cited = []
+        for key in (k.strip() for k in body.split(",")):
+            if key not in bibliography:
+                raise SystemExit(f"lstm-course release: citation {key!r} is not in book/references.bib")
+            authors, year = _author_year(bibliography[key])
+            shown = f"{authors} ({year})" if role == "cite:t" else f"{authors}, {year}"
+            cited.append(f"[{shown}]({refs})")
+        return "; ".join(cited) if role == "cite:t" else f"({'; '.join(cited)})"
+
+    return _ROLE.sub(replace, text)
+
+
+def make_portable(nb, root: Path) -> None:
+    """Rewrite the Sphinx-only roles of every markdown cell (see :func:`portable_markdown`)."""
+    from pybtex.database import parse_file
+
+    bibliography = parse_file(str(root / "book" / "references.bib")).entries
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = portable_markdown(cell.source, bibliography)
+
+
+def strip_demonstrations(nb):
+    """The graded skeleton of a notebook (a copy): its markdown, the Colab set-up cell, the first
+    other code cell (the imports) and the exercise and test cells; the demonstrations (training
+    runs, figures) are left out."""
+    nb = copy.deepcopy(nb)
+    first_code = next(i for i, c in enumerate(nb.cells)
+                      if c.cell_type == "code" and c.get("id") != COLAB_CELL_ID)
+    nb.cells = [c for i, c in enumerate(nb.cells)
+                if c.cell_type != "code" or i == first_code or c.get("id") == COLAB_CELL_ID
+                or c.metadata.get("nbgrader")]
+    return nb
 
 
 def tag_exercises(nb) -> None:
@@ -121,6 +192,7 @@ def generate(root: Path, chapters: list[str], dest: Path) -> None:
             for path in released.glob("*.ipynb"):
                 nb = nbformat.read(path, as_version=4)
                 tag_exercises(nb)
+                make_portable(nb, root)
                 add_colab_setup(nb, root)
                 nbformat.write(nb, path)
             if (dest / chapter).exists():

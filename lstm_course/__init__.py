@@ -21,7 +21,8 @@ ch01_rnn          data.recall, modules.models, scratch.rnn, teach.checks, teach.
 ch02_forget_gate  scratch.lstm, teach.checks, teach.diagram
 ch03_input_gate   data.india, scratch.lstm, teach.checks, teach.diagram
 ch04_output_gate  data.india, scratch.lstm, teach.checks, teach.diagram
-ch05_bptt         scratch.bptt, scratch.lstm, scratch.rnn, teach.checks, teach.diagram, teach.plots
+ch05_bptt         data.recall, scratch.bptt, scratch.fit, scratch.lstm, scratch.rnn, teach.checks,
+                  teach.claims, teach.diagram, teach.plots, train
 ch06_pytorch      modules.lstm, modules.padded, scratch.lstm, teach.checks, teach.timing
 ch07_tagging      data.tagging, tasks.tagging, teach.checks, teach.plots, train, vocab
 ch08_long_range   data.adding, data.languages, modules.models, teach.checks, teach.plots, train

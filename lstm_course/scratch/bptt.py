@@ -78,12 +78,14 @@ class SequenceGrads(NamedTuple):
 
 
 def lstm_backward(dhs: np.ndarray, caches: Sequence[StepCache], W: np.ndarray,
-                  dc_T: np.ndarray | None = None) -> SequenceGrads:
+                  dc_T: np.ndarray | None = None, *, step_fn: Callable | None = None) -> SequenceGrads:
     """Backpropagation through time for :func:`lstm_course.scratch.lstm.lstm_forward`.
 
     dhs: (T, batch, H), the gradient reaching each h_t directly (from the outputs);
-    dc_T: gradient reaching the final c_T directly (default zeros).
+    dc_T: gradient reaching the final c_T directly (default zeros). ``step_fn`` replaces
+    :func:`lstm_step_backward` (the tests run a learner's step inside this loop).
     """
+    step_fn = step_fn or lstm_step_backward
     T = len(caches)
     B, H = dhs.shape[1:]
     dW, db = np.zeros_like(W), np.zeros(W.shape[0], dtype=W.dtype)
@@ -94,11 +96,9 @@ def lstm_backward(dhs: np.ndarray, caches: Sequence[StepCache], W: np.ndarray,
     for t in reversed(range(T)):
         dh_total[t] = dhs[t] + dh_next
         dc_total[t] = cell_state_grad(dh_total[t], dc_next, caches[t])
-        step = lstm_step_backward(dh_total[t], dc_next, caches[t], W)
-        dW += step.dW
-        db += step.db
-        dxs[t] = step.dx
-        dh_next, dc_next = step.dh_prev, step.dc_prev
+        step_dW, step_db, dxs[t], dh_next, dc_next = step_fn(dh_total[t], dc_next, caches[t], W)
+        dW += step_dW
+        db += step_db
     return SequenceGrads(dW, db, dxs, dh_next, dc_next, dh_total, dc_total)
 
 
@@ -294,3 +294,240 @@ def torch_grads(xs, h0, c0, W, b, R_h, R_c) -> dict[str, np.ndarray]:
     return {"W": torch.cat([lstm.weight_hh_l0.grad, lstm.weight_ih_l0.grad], 1).numpy(),
             "b": lstm.bias_ih_l0.grad.numpy(), "xs": t_xs.grad.numpy(), "h0": t_h0.grad.numpy(),
             "c0": t_c0.grad.numpy()}
+
+
+# ------------------------------------------------- the chapter's exercises, checked per gradient
+
+#: Keys of the learner's ``cell_backward(dh, dc, cache)``: each (batch, H).
+CELL_KEYS = ("da_i", "da_f", "da_g", "da_o", "dc_prev")
+
+
+def cell_backward(dh: np.ndarray, dc: np.ndarray, cache: StepCache, *,
+                  mistake: str | None = None) -> dict[str, np.ndarray]:
+    """The gate gradients of one cell as a dict with :data:`CELL_KEYS`, each (batch, H).
+
+    ``mistake`` (a key of :data:`CELL_MISTAKES`) makes that slip on purpose, for the tests.
+    """
+    i, f, g, o, tanh_c = cache.i, cache.f, cache.g, cache.o, cache.tanh_c
+    tanh_grad = 1.0 if mistake == "no_tanh_grad" else 1.0 - tanh_c ** 2
+    dc_t = dc + dh * o * tanh_grad
+    c_in_df = cache.c if mistake == "c_for_c_prev" else cache.c_prev
+    sig_f = 1.0 if mistake == "df_no_sigmoid_grad" else f * (1 - f)
+    sig_o = 1.0 if mistake == "do_no_sigmoid_grad" else o * (1 - o)
+    tanh_g = 1 - g if mistake == "tanh_grad_not_squared" else 1 - g ** 2
+    sign_f = -1.0 if mistake == "df_wrong_sign" else 1.0
+    da_o = {"do_no_tanh_c": dh * sig_o, "do_from_dc": dc_t * tanh_c * sig_o,
+            "do_tanh_grad": dh * (1 - tanh_c ** 2) * sig_o}.get(mistake, dh * tanh_c * sig_o)
+    dc_prev = {"dc_only": dc * f, "dc_prev_no_f": dc_t,
+               "dc_prev_f_next": dc_t * i}.get(mistake, dc_t * f)
+    return {"da_i": dc_t * g * i * (1 - i), "da_f": sign_f * dc_t * c_in_df * sig_f,
+            "da_g": dc_t * i * tanh_g, "da_o": da_o, "dc_prev": dc_prev}
+
+
+#: Slips in the cell's gate gradients a learner makes, as :func:`cell_backward` ``mistake`` keys.
+CELL_MISTAKES: dict[str, str] = {
+    "no_tanh_grad": "the tanh derivative on the path h_t -> c_t is missing "
+                    "(dc_t = dc + dh * o * (1 - tanh(c_t)^2))",
+    "c_for_c_prev": "da_f uses c_t where c_{t-1} belongs (c_t = f * c_{t-1} + i * g)",
+    "df_no_sigmoid_grad": "da_f lacks the sigmoid derivative f (1 - f)",
+    "df_wrong_sign": "da_f has the wrong sign",
+    "do_no_sigmoid_grad": "da_o lacks the sigmoid derivative o (1 - o)",
+    "do_no_tanh_c": "da_o lacks the factor tanh(c_t) (h_t = o * tanh(c_t))",
+    "do_from_dc": "da_o uses dc_t where dh_t belongs (o_t reaches the loss only through h_t)",
+    "do_tanh_grad": "da_o uses tanh'(c_t) where tanh(c_t) belongs",
+    "tanh_grad_not_squared": "tanh' was written 1 - g instead of 1 - g^2",
+    "dc_only": "dc_prev only carries dc * f, without the part that arrives through h_t",
+    "dc_prev_no_f": "dc_prev is missing the forget gate (c_t = f * c_{t-1} + ...)",
+    "dc_prev_f_next": "dc_prev is multiplied by the input gate instead of the forget gate",
+}
+
+
+def _close(a, b, rtol: float, atol: float) -> bool:
+    """Same shape and values within tolerance, with the checks' own arithmetic (not np.allclose,
+    which a notebook could replace)."""
+    from lstm_course.teach import checks
+
+    try:
+        shape_a, values_a = checks._as_numbers("a", a, kind="array")
+        shape_b, values_b = checks._as_numbers("b", b, kind="array")
+    except checks.CheckFailed:
+        return False
+    return shape_a == shape_b and checks._within(values_a, values_b, rtol, atol)
+
+
+def check_cell_gradient(student_fn: Callable, key: str, batch: int, input_size: int,
+                        hidden_size: int, seed: int) -> None:
+    """Test entry ``key`` of a learner's ``cell_backward(dh, dc, cache)`` on a random step.
+
+    Names a recognised mistake; fails if the function changes its inputs or does not return a
+    dict with :data:`CELL_KEYS`.
+    """
+    from lstm_course.teach import checks
+
+    dh, dc, cache, W = random_step_case(batch, input_size, hidden_size, seed)
+    arrays = {"dh": dh, "dc": dc, "cache.c_prev": cache.c_prev, "cache.c": cache.c, "cache.f": cache.f}
+    before = checks.snapshot(*arrays.values())
+    got = student_fn(dh, dc, cache)
+    if type(got) is not dict or set(got) != set(CELL_KEYS):
+        raise checks.CheckFailed("cell_backward should return a dict with exactly the keys "
+                                 f"{', '.join(CELL_KEYS)}.")
+    for (label, new), old in zip(arrays.items(), before, strict=True):
+        checks.check_unchanged(label, old, new)
+    mistakes = {CELL_MISTAKES[m]: cell_backward(dh, dc, cache, mistake=m)[key] for m in CELL_MISTAKES}
+    checks.check_close(key, got[key], cell_backward(dh, dc, cache)[key], mistakes=mistakes,
+                       context=f"batch {batch}, input {input_size}, hidden {hidden_size}")
+
+
+def step_from_gate_grads(grads: dict[str, np.ndarray], cache: StepCache, W: np.ndarray, *,
+                         mistake: str | None = None) -> StepGrads:
+    """(dW, db, dx, dh_prev, dc_prev) from the gate gradients of :func:`cell_backward`:
+    pack da = [da_i, da_f, da_g, da_o], dW = da^T z, db = sum over the batch, dz = da W."""
+    order = ("da_i", "da_f", "da_o", "da_g") if mistake == "order_ifog" else ("da_i", "da_f", "da_g", "da_o")
+    da = np.concatenate([grads[k] for k in order], axis=-1)
+    H = grads["da_i"].shape[-1]
+    dz = da @ W
+    db = da.mean(axis=0) if mistake == "db_mean" else da.sum(axis=0)
+    dx, dh_prev = (dz[:, :H], dz[:, H:]) if mistake == "swap_z" else (dz[:, H:], dz[:, :H])
+    return StepGrads(da.T @ cache.z, db, dx, dh_prev, grads["dc_prev"])
+
+
+#: Slips in the step's linear part, as :func:`step_from_gate_grads` ``mistake`` keys.
+STEP_MISTAKES: dict[str, str] = {
+    "order_ifog": "the gate blocks are packed in the wrong order (PyTorch's order is i, f, g, o)",
+    "db_mean": "db is the mean over the batch; the same bias serves every row, so it is the sum",
+    "swap_z": "dx and dh_prev are swapped (z_t = [h_{t-1}, x_t]: h comes first)",
+}
+
+
+def check_step_from_gates(student_step: Callable, student_cell: Callable, index: int, batch: int,
+                          input_size: int, hidden_size: int, seed: int) -> None:
+    """Test output ``index`` (0: dW, 1: db, 2: dx, 3: dh_prev) of a learner's
+    ``lstm_step_backward(dh, dc, cache, W)``.
+
+    Accepted: the reference, or the linear part applied to the learner's own ``cell_backward``
+    (a slip in a gate gradient loses that gradient's points in Exercise 5.1, not these).
+    """
+    from lstm_course.teach import checks
+
+    name = StepGrads._fields[index]
+    dh, dc, cache, W = random_step_case(batch, input_size, hidden_size, seed)
+    before = checks.snapshot(dh, dc, W, cache.c_prev)
+    got = student_step(dh, dc, cache, W)
+    if not isinstance(got, tuple) or len(got) != 5:
+        raise checks.CheckFailed("lstm_step_backward should return a tuple of five arrays "
+                                 "(dW, db, dx, dh_prev, dc_prev).")
+    for label, old, new in zip(["dh", "dc", "W", "cache.c_prev"], before, [dh, dc, W, cache.c_prev],
+                               strict=True):
+        checks.check_unchanged(label, old, new)
+    right = lstm_step_backward(dh, dc, cache, W)[index]
+    try:
+        own_grads = student_cell(dh, dc, cache)
+        own = step_from_gate_grads(own_grads, cache, W)[index]
+        own_ok = _close(got[index], own, 1e-6, 1e-8)
+    except Exception:  # a broken cell_backward is graded in Exercise 5.1
+        own_ok = False
+    if own_ok and not _close(own, right, 1e-6, 1e-8):
+        print(f"{name}: right, given your cell_backward (whose mistakes Exercise 5.1's tests report)")
+        return
+    ref_grads = cell_backward(dh, dc, cache)
+    mistakes = {d: step_from_gate_grads(ref_grads, cache, W, mistake=m)[index]
+                for m, d in STEP_MISTAKES.items()}
+    da = np.concatenate([ref_grads[k] for k in CELL_KEYS[:4]], axis=-1)
+    mistakes["dW was computed as z^T da (shape (H + I, 4H)); it is da^T z, the shape of W"] = cache.z.T @ da
+    checks.check_close(name, got[index], right, mistakes=mistakes,
+                       context=f"batch {batch}, input {input_size}, hidden {hidden_size}")
+
+
+def lstm_backward_with_mistake(dhs, caches, W, dc_T=None, *, mistake: str) -> dict[str, np.ndarray]:
+    """The sequence backward pass (as the exercise's dict) with one of :data:`SEQUENCE_MISTAKES`."""
+    T = len(caches)
+    B, H = dhs.shape[1:]
+    dW, db = np.zeros_like(W), np.zeros(W.shape[0])
+    dxs = np.zeros((T, B, W.shape[1] - H))
+    dh_next = np.zeros((B, H))
+    dc_next = np.zeros((B, H)) if dc_T is None or mistake == "no_dc_T" else dc_T
+    steps = range(T) if mistake == "forward_loop" else reversed(range(T))
+    for t in steps:
+        dh = dhs[t] if mistake == "no_dh_carry" else dhs[t] + dh_next
+        if mistake == "only_last_output" and t != T - 1:
+            dh = dh_next
+        s = lstm_step_backward(dh, dc_next, caches[t], W)
+        dW, db = (s.dW, s.db) if mistake == "not_summed" else (dW + s.dW, db + s.db)
+        dxs[T - 1 - t if mistake == "dxs_reversed" else t] = s.dx
+        dh_next = s.dh_prev
+        dc_next = np.zeros((B, H)) if mistake == "no_dc_carry" else s.dc_prev
+    return {"dW": dW, "db": db, "dxs": dxs, "dh0": dh_next, "dc0": dc_next}
+
+
+#: Slips in the loop over time, as :func:`lstm_backward_with_mistake` ``mistake`` keys.
+SEQUENCE_MISTAKES: dict[str, str] = {
+    "no_dc_carry": "the gradient from step t + 1 into c_t (dc_prev of the later step) is not carried",
+    "no_dh_carry": "the gradient from step t + 1 into h_t (dh_prev of the later step) is not added "
+                   "to dhs[t]",
+    "not_summed": "the weight gradients are not summed over the steps (only one step's is kept)",
+    "forward_loop": "the loop runs forward in time; backpropagation starts at the last step",
+    "no_dc_T": "dc_T, the gradient reaching the final cell state, is ignored",
+    "only_last_output": "only the last step's dhs is used; every step's output gradient dhs[t] "
+                        "must be added",
+    "dxs_reversed": "dxs is stored in reversed order (dxs[t] belongs to xs[t])",
+}
+
+_SEQ_TO_ARG = {"dW": "W", "db": "b", "dxs": "xs", "dh0": "h0", "dc0": "c0"}
+
+
+def sequence_case(T: int, batch: int, input_size: int, hidden_size: int, seed: int):
+    """A random problem for :func:`sequence_loss`: (xs, h0, c0, W, b, R_h, R_c)."""
+    r = np.random.default_rng(seed)
+    B, I, H = batch, input_size, hidden_size
+    return (r.standard_normal((T, B, I)), r.standard_normal((B, H)), r.standard_normal((B, H)),
+            0.8 * r.standard_normal((4 * H, H + I)), r.standard_normal(4 * H),
+            r.standard_normal((T, B, H)), r.standard_normal((B, H)))
+
+
+def check_sequence_gradient(student_seq: Callable, student_step: Callable, key: str, T: int,
+                            batch: int, input_size: int, hidden_size: int, seed: int, *,
+                            against: str = "autograd") -> None:
+    """Test entry ``key`` ("dW", "db", "dxs", "dh0" or "dc0") of a learner's
+    ``lstm_backward(dhs, caches, W, dc_T)`` on :func:`sequence_loss`.
+
+    ``against`` is "autograd" (PyTorch's nn.LSTM, float64) or "centred" (centred differences,
+    relative error below 1e-6). Also accepted: the reference loop run with the learner's own
+    ``lstm_step_backward`` (a slip in the step loses the step's points, not these).
+    """
+    from lstm_course.teach import checks
+
+    problem = sequence_case(T, batch, input_size, hidden_size, seed)
+    xs, h0, c0, W, b, R_h, R_c = problem
+    _, _, caches = lstm_forward(xs, h0, c0, W, b)
+    before = checks.snapshot(R_h, R_c, W)
+    got = student_seq(R_h, caches, W, R_c)
+    if type(got) is not dict or set(got) != set(_SEQ_TO_ARG):
+        raise checks.CheckFailed("lstm_backward should return a dict with exactly the keys "
+                                 f"{', '.join(_SEQ_TO_ARG)}.")
+    for label, old, new in zip(["dhs", "dc_T", "W"], before, [R_h, R_c, W], strict=True):
+        checks.check_unchanged(label, old, new)
+    arg = _SEQ_TO_ARG[key]
+    if against == "autograd":
+        expected, rtol, atol = torch_grads(*problem)[arg], 1e-7, 1e-9
+    else:
+        target = problem[("xs", "h0", "c0", "W", "b").index(arg)].copy()
+        args = list(problem)
+        args[("xs", "h0", "c0", "W", "b").index(arg)] = target
+        expected = numerical_gradient(lambda: sequence_loss(*args), target)
+        rtol, atol = 1e-6, 1e-7
+    try:
+        own = lstm_backward(R_h, caches, W, R_c, step_fn=lambda *a: tuple(student_step(*a)))
+        own_value = own._asdict()[key]
+        own_ok = _close(got[key], own_value, 1e-7, 1e-9)
+    except Exception:  # a broken step is graded in Exercise 5.2
+        own_ok = False
+    if own_ok and not _close(own_value, expected, rtol, atol):
+        print(f"{key}: the loop is right, given your lstm_step_backward "
+              "(whose mistakes Exercise 5.2's tests report)")
+        return
+    mistakes = {d: lstm_backward_with_mistake(R_h, caches, W, R_c, mistake=m)[key]
+                for m, d in SEQUENCE_MISTAKES.items()}
+    how = "PyTorch autograd through nn.LSTM" if against == "autograd" else "centred differences"
+    checks.check_close(key, got[key], expected, rtol=rtol, atol=atol, mistakes=mistakes,
+                       context=f"against {how}; T {T}, batch {batch}, input {input_size}, "
+                               f"hidden {hidden_size}")

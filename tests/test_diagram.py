@@ -103,3 +103,60 @@ def test_gate_heatmap_has_one_panel_per_gate_with_ranges_by_kind():
     fig = diagram.plot_gate_heatmap(panels, limits={"$c_t$": (-1.0, 1.0)})
     assert fig.axes[1].get_images()[0].get_clim() == (-1.0, 1.0)
     plt.close("all")
+
+
+def _no_overlap(fig):
+    boxes = _texts(fig)
+    for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
+        assert not box_a.overlaps(box_b), f"labels {a!r} and {b!r} overlap"
+    return [text for text, _ in boxes]
+
+
+def test_rnn_cell_shows_its_inputs_its_one_layer_and_its_output_without_overlaps():
+    fig = diagram.draw_rnn_cell()
+    labels = _no_overlap(fig)
+    for needed in ["$h_{t-1}$", "$x_t$", r"$\tanh$", "$h_t$", "$W_h, W_x, b$"]:
+        assert needed in labels
+    assert "tanh" in fig.axes[0].get_title()
+    assert diagram.draw_rnn_cell(title="").axes[0].get_title() == ""
+    plt.close("all")
+
+
+@pytest.mark.parametrize("backward", [False, True])
+@pytest.mark.parametrize("T", [3, 4, 8])
+def test_unrolled_rnn_has_one_layer_per_step_and_no_overlapping_labels(T, backward):
+    fig = diagram.draw_unrolled_rnn(T, backward=backward)
+    labels = _no_overlap(fig)
+    assert labels.count(r"$\tanh$") == T
+    for k in range(1, T + 1):
+        assert f"$x_{k}$" in labels and f"$h_{k}$" in labels
+        assert (rf"$\times J_{k}$" in labels) == backward
+    plt.close("all")
+
+
+def test_backward_pass_is_dashed_and_highlighted_and_the_forward_pass_faded():
+    forward = diagram.draw_unrolled_rnn(4)
+    assert diagram._HIGHLIGHT not in _line_colours(forward)
+    lines = diagram.draw_unrolled_rnn(4, backward=True).axes[0].get_lines()
+    strong = [ln for ln in lines if to_hex(ln.get_color()) == diagram._HIGHLIGHT]
+    assert strong and all(ln.get_linestyle() == "--" for ln in strong)   # not colour alone
+    rest = [ln for ln in lines if ln not in strong]
+    assert rest and all(ln.get_alpha() < 1 for ln in rest)
+    plt.close("all")
+
+
+def test_unrolled_rnn_rejects_a_length_that_does_not_fit_and_draws_into_a_given_axes():
+    with pytest.raises(ValueError, match="between 3 and 8"):
+        diagram.draw_unrolled_rnn(12)
+    fig, ax = plt.subplots()
+    assert diagram.draw_unrolled_rnn(3, ax=ax) is fig
+    assert diagram.draw_rnn_cell(ax=ax) is fig
+    plt.close("all")
+
+
+def test_rnn_alt_texts_describe_the_pictures():
+    assert "tanh layer" in diagram.rnn_cell_alt_text() and "h(t-1)" in diagram.rnn_cell_alt_text()
+    plain = diagram.unrolled_rnn_alt_text(5)
+    assert "5 steps" in plain and "h(5)" in plain and "dashed" not in plain
+    both = diagram.unrolled_rnn_alt_text(5, backward=True)
+    assert both.startswith(plain) and "dashed" in both and "Jacobian" in both

@@ -261,3 +261,159 @@ def plot_gate_heatmap(panels: Mapping[str, np.ndarray], tokens: Sequence[str] | 
         axes[0, 0].set_title(title)
     fig.tight_layout()
     return fig
+
+
+# The plain RNN (Chapter 1): one cell, and the cell unrolled over time, in the LSTM cell's style.
+
+RNN_TITLE = r"The plain RNN cell: $h_t = \tanh(W_x x_t + W_h h_{t-1} + b)$"
+
+_RNN_ALT = ("Diagram of one plain RNN cell. The previous hidden state h(t-1) enters from the left "
+            "and the input x(t) from below; they join into one vector [h(t-1), x(t)] that feeds a "
+            "single tanh layer (the yellow box, holding the weights W_h, W_x and the bias b). Its "
+            "output h(t) leaves to the right, to the next step, and upwards, as the cell's output. "
+            "There is no second state: everything the cell remembers is in h(t).")
+
+
+def _arrow(ax, points, *, colour=_INK, lw=1.6, alpha=1.0, dashed=False, arrow=True):
+    """A polyline with an arrow head at its last point (dashed lines carry gradients)."""
+    xs, ys = zip(*points, strict=True)
+    style = (0, (4, 2.5)) if dashed else "-"
+    ax.plot(xs, ys, color=colour, lw=lw, alpha=alpha, linestyle=style, solid_capstyle="butt", zorder=1)
+    if arrow:  # the head alone: a solid shaft from points[-2] would hide the dashes
+        (xa, ya), (xb, yb) = points[-2], points[-1]
+        length = float(np.hypot(xb - xa, yb - ya)) or 1.0
+        tail = (xb - 0.25 * (xb - xa) / length, yb - 0.25 * (yb - ya) / length)
+        ax.annotate("", xy=points[-1], xytext=tail, zorder=2,
+                    arrowprops=dict(arrowstyle="-|>", color=colour, lw=lw, alpha=alpha,
+                                    shrinkA=0, shrinkB=0, mutation_scale=14))
+
+
+def _tanh_layer(ax, xy, *, alpha=1.0, label=r"$\tanh$", fontsize=13):
+    """A layer box (weights and a non-linearity), yellow like the LSTM's gate layers."""
+    x, y = xy
+    ax.add_patch(FancyBboxPatch((x - _BOX_W / 2, y - _BOX_H / 2), _BOX_W, _BOX_H,
+                                boxstyle="round,pad=0.02,rounding_size=0.12", lw=1.6, alpha=alpha,
+                                zorder=3, edgecolor=_INK, facecolor=_LAYER_FILL))
+    ax.text(x, y, label, ha="center", va="center", fontsize=fontsize, color=_INK, alpha=alpha, zorder=4)
+
+
+def _dot(ax, xy, colour=_INK, alpha=1.0):
+    ax.add_patch(Circle(xy, 0.06, color=colour, alpha=alpha, zorder=3))
+
+
+def draw_rnn_cell(*, ax=None, title: str | None = None):
+    """Draw one plain RNN cell in the style of :func:`draw_lstm_cell`. Returns the Figure.
+
+    ``title`` replaces the default title (the cell's equation; "" for none).
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    else:
+        fig = ax.figure
+    x_join, x_layer, x_split, x_left, x_right = 1.7, 3.3, 5.1, -0.1, 6.5
+    y_bus, y_layer, y_top = _Y_BUS, _Y_GATES, 3.7
+    ax.add_patch(FancyBboxPatch((1.0, 0.45), 4.9, 2.85, boxstyle="round,pad=0.05,rounding_size=0.4",
+                                facecolor=_BODY_FILL, edgecolor="#9a9a9a", lw=1.2, zorder=0))
+    # [h_{t-1}, x_t] on the bus, into the one tanh layer.
+    _arrow(ax, [(x_left, y_bus), (x_join, y_bus)], arrow=False)
+    _arrow(ax, [(x_join, -0.75), (x_join, y_bus)], arrow=False)
+    _arrow(ax, [(x_join, y_bus), (x_layer, y_bus), (x_layer, y_layer - _BOX_H / 2)])
+    _dot(ax, (x_join, y_bus))
+    _tanh_layer(ax, (x_layer, y_layer))
+    ax.text(x_layer + _BOX_W / 2 + 0.12, y_layer + 0.05, "$W_h, W_x, b$", ha="left", va="center",
+            fontsize=11, color=_INK, zorder=4)
+    ax.text(x_left, y_bus + 0.15, "$h_{t-1}$", ha="left", va="bottom", fontsize=13, color=_INK)
+    ax.text(x_join + 0.15, -0.75, "$x_t$", ha="left", va="bottom", fontsize=13, color=_INK)
+    ax.text(x_join + 0.2, y_bus - 0.12, "$[h_{t-1}, x_t]$", ha="left", va="top", fontsize=11, color=_INK)
+    # h_t leaves to the right (the next step) and upwards (the output): one value, copied.
+    _arrow(ax, [(x_layer, y_layer + _BOX_H / 2), (x_layer, y_top - 0.55), (x_split, y_top - 0.55),
+                (x_split, y_bus), (x_right, y_bus)])
+    _arrow(ax, [(x_split, y_top - 0.55), (x_split, 4.4)])
+    _dot(ax, (x_split, y_top - 0.55))
+    ax.text(x_right, y_bus + 0.15, "$h_t$", ha="right", va="bottom", fontsize=13, color=_INK)
+    ax.text(x_split + 0.15, 4.4, "$h_t$", ha="left", va="top", fontsize=13, color=_INK)
+    ax.set_title(RNN_TITLE if title is None else title, fontsize=12.5)
+    ax.set_xlim(-0.35, 6.75)
+    ax.set_ylim(-0.95, 4.6)
+    ax.set_aspect("equal")
+    ax.set(xticks=[], yticks=[])
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def rnn_cell_alt_text() -> str:
+    """Alt text for :func:`draw_rnn_cell`."""
+    return _RNN_ALT
+
+
+def draw_unrolled_rnn(T: int = 4, *, backward: bool = False, ax=None, title: str | None = None):
+    """Draw the RNN unrolled over ``T`` steps (3 to 8): one tanh layer per step, shared weights.
+
+    ``backward=True`` adds backpropagation through time in the highlight colour, as dashed
+    arrows (so the picture reads without colour): the gradient from each step's output enters
+    at the top, and the total gradient flows right to left, one Jacobian per step; the forward
+    pass is faded. ``title`` replaces the default title ("" for none). Returns the Figure.
+    """
+    if not 3 <= T <= 8:
+        raise ValueError(f"T must be between 3 and 8 to fit on a page, got {T}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.75 * T + 1.6, 3.9 if backward else 3.4))
+    else:
+        fig = ax.figure
+    step, x0, y_cell, y_out, y_in = 2.3, 1.6, 1.5, 3.0, 0.0
+    alpha = 0.45 if backward else 1.0
+    xs = [x0 + step * k for k in range(T)]
+    split = [x + _BOX_W / 2 + 0.45 for x in xs]
+    _arrow(ax, [(0.0, y_cell), (xs[0] - _BOX_W / 2, y_cell)], alpha=alpha)
+    ax.text(0.0, y_cell + 0.12, "$h_0$", ha="left", va="bottom", fontsize=13, color=_INK, alpha=alpha)
+    for k, (x, s) in enumerate(zip(xs, split, strict=True), start=1):
+        _tanh_layer(ax, (x, y_cell), alpha=alpha)
+        _arrow(ax, [(x, y_in), (x, y_cell - _BOX_H / 2)], alpha=alpha)
+        ax.text(x, y_in - 0.08, f"$x_{k}$", ha="center", va="top", fontsize=13, color=_INK, alpha=alpha)
+        end = xs[k] - _BOX_W / 2 if k < T else s + 0.9
+        _arrow(ax, [(x + _BOX_W / 2, y_cell), (end, y_cell)], alpha=alpha)
+        _arrow(ax, [(s, y_cell), (s, y_out)], alpha=alpha)
+        _dot(ax, (s, y_cell), alpha=alpha)
+        ax.text(s - 0.08 if backward else s + 0.1, y_out, f"$h_{k}$", ha="right" if backward else "left",
+                va="top", fontsize=13, color=_INK, alpha=alpha)
+    ax.text((xs[0] + xs[-1]) / 2, -0.75, r"the same weights $W_x$, $W_h$, $b$ at every step",
+            ha="center", va="top", fontsize=11, color=_INK)
+    if backward:
+        y_back, y_loss, dx = y_cell - 0.8, y_out + 0.85, 0.3
+        for k, (x, s) in enumerate(zip(xs, split, strict=True), start=1):
+            _arrow(ax, [(s + dx, y_loss), (s + dx, y_back)], colour=_HIGHLIGHT, lw=2.2, dashed=True,
+                   arrow=False)
+            _arrow(ax, [(s + dx, y_loss), (s + dx, y_cell + 0.3)], colour=_HIGHLIGHT, lw=2.2, dashed=True)
+            ax.text(s + dx + 0.08, y_loss - 0.05, rf"$\partial L/\partial h_{k}$", ha="left", va="top",
+                    fontsize=10.5, color=_HIGHLIGHT)
+            left = split[k - 2] + dx if k > 1 else 0.3
+            _arrow(ax, [(s + dx, y_back), (left, y_back)], colour=_HIGHLIGHT, lw=2.2, dashed=True)
+            ax.text(x + 0.12, y_back - 0.1, rf"$\times J_{k}$", ha="left", va="top", fontsize=10.5,
+                    color=_HIGHLIGHT)
+        ax.text(split[-1] + dx + 0.2, y_back + 0.1, r"$J_k = \mathrm{diag}(1 - h_k^2)\, W_h$", ha="left",
+                va="bottom", fontsize=11, color=_HIGHLIGHT)
+    default = (r"Backpropagation through time: the gradient flows back (dashed), one $J_k$ per step"
+               if backward else rf"The RNN unrolled over $T = {T}$ steps: a deep network with shared weights")
+    ax.set_title(default if title is None else title, fontsize=12.5)
+    ax.set_xlim(-0.3, split[-1] + (3.6 if backward else 1.3))
+    ax.set_ylim(-1.2, (y_out + 1.0) if backward else (y_out + 0.2))
+    ax.set_aspect("equal")
+    ax.set(xticks=[], yticks=[])
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def unrolled_rnn_alt_text(T: int = 4, *, backward: bool = False) -> str:
+    """Alt text for :func:`draw_unrolled_rnn` with the same arguments."""
+    text = (f"Diagram of a plain RNN unrolled over {T} steps: {T} identical tanh layers in a row, "
+            f"sharing the weights W_x, W_h and b. The state h0 enters the first from the left; each "
+            f"layer reads its input x(k) from below, and its output h(k) goes both up, as the output "
+            f"of step k, and right, into the next layer, up to h({T}).")
+    if backward:
+        text += (" Backpropagation through time is drawn over it with dashed arrows (the forward "
+                 "pass faded): a gradient dL/dh(k) comes down from the loss into every h(k), and the "
+                 "total gradient runs from the last step back to h0, right to left, multiplied at "
+                 "each step k by the Jacobian J(k) = diag(1 - h(k)^2) W_h.")
+    return text

@@ -103,3 +103,30 @@ def test_clip_by_norm_rescales_globally_and_leaves_inputs_alone():
     np.testing.assert_array_equal(grads[0], [3.0, 0.0])
     same, _ = rnn.clip_by_norm(grads, 10.0)
     np.testing.assert_array_equal(same[1], grads[1])
+
+
+def test_recall_experiment_trains_both_models_under_one_protocol_and_measures_the_symbols_gradient():
+    from lstm_course.tasks.gap_recall import Protocol, first_input_gradient_ratio, train_recall
+
+    protocol = Protocol(steps=3, test_batch=50)
+    for kind, bias in [("rnn", None), ("lstm", 5.0)]:
+        acc, losses = train_recall(kind, gap=3, seed=0, protocol=protocol, forget_bias=bias)
+        assert 0.0 <= acc <= 1.0 and len(losses) == 3
+    assert train_recall("rnn", 3, 0, protocol)[1] == train_recall("rnn", 3, 0, protocol)[1]  # seeded
+    far = first_input_gradient_ratio("rnn", gap=40, seed=0)
+    near = first_input_gradient_ratio("lstm", gap=40, seed=0, forget_bias=5.0)
+    assert far < 1e-6 < 0.1 < near
+
+
+def test_recall_plot_tells_models_apart_without_colour():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lstm_course.tasks.gap_recall import plot_recall
+
+    ax = plot_recall([5, 20], {"a": np.ones((2, 3)), "b": np.zeros((2, 3))})
+    lines = [ln for ln in ax.get_lines() if ln.get_label().endswith("(mean)")]
+    assert len({(ln.get_linestyle(), ln.get_marker()) for ln in lines}) == 2
+    plt.close("all")

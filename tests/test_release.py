@@ -161,3 +161,11 @@ def test_student_version_has_no_sphinx_only_roles(chapter):
     raw = [c.source[:120] for c in nb.cells if c.cell_type == "markdown"
            and re.search(r"\{(term|cite|cite:t|cite:p|doc|ref|numref)\}`", c.source)]
     assert not raw, f"{chapter}: roles JupyterLab and Colab cannot resolve: {raw}"
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_cells_the_book_hides_start_folded_in_jupyterlab(chapter):
+    nb = nbformat.read(ROOT / "chapters" / chapter / f"{chapter}.ipynb", as_version=4)
+    hidden = [c for c in nb.cells if "remove-cell" in c.metadata.get("tags", [])]
+    assert hidden, f"{chapter} has no hidden cell (the Colab set-up cell at least)"
+    assert all(c.metadata.get("jupyter", {}).get("source_hidden") for c in hidden)

@@ -133,6 +133,14 @@ def strip_demonstrations(nb):
     return nb
 
 
+def fold_hidden_cells(nb) -> None:
+    """Cells the book hides (``remove-cell``: claim checks, the Colab set-up) start folded in
+    JupyterLab and Jupyter Notebook too (``jupyter.source_hidden``): a click unfolds them."""
+    for cell in nb.cells:
+        if "remove-cell" in cell.metadata.get("tags", []):
+            cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
+
+
 def tag_exercises(nb) -> None:
     for cell in nb.cells:
         if is_exercise_cell(cell):
@@ -194,6 +202,7 @@ def generate(root: Path, chapters: list[str], dest: Path) -> None:
                 tag_exercises(nb)
                 make_portable(nb, root)
                 add_colab_setup(nb, root)
+                fold_hidden_cells(nb)
                 nbformat.write(nb, path)
             if (dest / chapter).exists():
                 shutil.rmtree(dest / chapter)

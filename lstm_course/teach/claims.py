@@ -2,8 +2,9 @@
 
 A chapter's prose quotes its own numbers through MyST's ``{eval}`` role, which the book
 (myst-nb, inline execution) and JupyterLab (``jupyterlab-myst``) both fill in from the kernel.
-``{eval}`` shows an object's ``repr``, so a measured number is wrapped once, where it is
-measured, in :func:`shown`, which fixes how it prints::
+``{eval}`` shows an object's ``repr`` (as plain text: both front ends render that the same
+way), so a measured number is wrapped once, where it is measured, in :func:`shown`, which fixes
+how it prints (powers of ten with superscript digits, 8.2 × 10¹³)::
 
     acc_rnn = shown(accuracy(rnn, xs, ys), ".2f")      # in the cell that measured it
     The RNN reaches {eval}`acc_rnn` accuracy.          # in the markdown cell below
@@ -35,26 +36,21 @@ class Shown(float):
 
     def __repr__(self) -> str:
         text = format(float(self), self.fmt)
-        if "e" in self.fmt and "e" in text:  # 8.2e+13 -> 8.2 × 10^13, as a reader writes it
+        if "e" in self.fmt and "e" in text:  # 8.2e+13 -> 8.2 × 10¹³, as a reader writes it
             mantissa, exponent = text.split("e")
-            text = f"{mantissa} × 10^{int(exponent)}"
+            text = f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}"
         return text
 
     __str__ = __repr__
 
-    def _repr_markdown_(self) -> str | None:
-        """Powers of ten as superscripts where Markdown is rendered (book, JupyterLab)."""
-        text = repr(self)
-        if " × 10^" in text:
-            mantissa, exponent = text.split(" × 10^")
-            return f"{mantissa} × 10<sup>{exponent}</sup>"
-        return None
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def shown(value: float, fmt: str = ".3g") -> Shown:
     """``value`` as it should read in the prose: ``shown(0.9812, ".2f")`` prints ``0.98``.
 
-    ``fmt`` is a format spec: ``".2f"``, ``".1%"`` (0.847 -> 84.7%), ``".1e"`` (8.2e13 -> 8.2 × 10^13),
+    ``fmt`` is a format spec: ``".2f"``, ``".1%"`` (0.847 -> 84.7%), ``".1e"`` (8.2e13 -> 8.2 × 10¹³),
     ``".0f"``, ``","``...
     """
     return Shown(float(value), fmt)

@@ -1,0 +1,169 @@
+"""The student notebooks as students read them: in JupyterLab, served from the course's own
+environment (with jupyterlab-myst, which renders MyST Markdown and fills {eval} roles from the
+kernel), in headless Chromium.
+
+Every chapter is opened and its Markdown rendered: no raw role or directive markup may show, and
+the browser console stays free of errors. One chapter (the quickest) is also run as a student
+runs it, Run All from the menu: every code cell runs, every {eval} is filled in. Only one, because
+the book build executes every student notebook already (see tests/test_grade_chapters.py for
+how often each notebook runs in ``make test``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from book_site import ARTIFACTS, ROOT, chromium
+from conftest import chapters
+from selenium.webdriver.common.by import By
+
+BIN = Path(sys.executable).parent
+#: MyST markup that must never reach a reader as text.
+RAW_MARKUP = re.compile(r"\{(term|cite|cite:t|cite:p|eval|ref|numref|doc|glue|download)\}`|^\s*(:::|```)\{",
+                        re.M)
+#: The chapter run end to end (the student version with the shortest demonstrations).
+RUN_ALL_CHAPTER = "ch02_forget_gate"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _settings(folder: Path) -> Path:
+    """JupyterLab user settings: render every cell (no windowing), no news or update checks."""
+    for plugin, values in {
+        "notebook-extension/tracker": {"windowingMode": "none"},
+        "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    }.items():
+        path = folder / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """A JupyterLab server on the repository and a headless Chromium: (base url, driver)."""
+    port, token = _free_port(), "course-test"
+    with tempfile.TemporaryDirectory(prefix="lab-") as tmp:
+        tmp = Path(tmp)
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+               "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime")}
+        log = (tmp / "server.log").open("w")
+        server = subprocess.Popen(
+            [str(BIN / "jupyter"), "lab", "--no-browser", "--allow-root", f"--port={port}",
+             "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+             f"--ServerApp.root_dir={ROOT}", f"--LabApp.user_settings_dir={_settings(tmp / 'settings')}"],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise AssertionError("JupyterLab did not start:\n"
+                                             + (tmp / "server.log").read_text()[-3000:]) from None
+                    time.sleep(1)
+            with chromium() as driver:
+                yield base, token, driver
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            log.close()
+
+
+def _wait(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _open(lab, chapter: str):
+    base, token, driver = lab
+    driver.get("about:blank")   # leave the last notebook first: its 'beforeunload' is not this page's
+    driver.get_log("browser")
+    driver.get(f"{base}/lab/tree/chapters/{chapter}/{chapter}.ipynb?token={token}&reset")
+    _wait(lambda: "Idle" in " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR,
+                                                                          ".jp-StatusBar-Widget")),
+          180, f"{chapter}'s kernel to be idle")
+    return driver
+
+
+def _markdown_texts(driver) -> list[str]:
+    return [c.text for c in driver.find_elements(By.CSS_SELECTOR, ".jp-MarkdownCell .jp-Cell-inputWrapper")]
+
+
+def _console_errors(driver) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def _raw_markup(texts: list[str]) -> list[str]:
+    return [t[:200] for t in texts if RAW_MARKUP.search(t)]
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_chapter_renders_in_jupyterlab_without_raw_markup_or_console_errors(lab, chapter):
+    driver = _open(lab, chapter)
+    source = json.loads((ROOT / "chapters" / chapter / f"{chapter}.ipynb").read_text())
+    n_markdown = sum(c["cell_type"] == "markdown" for c in source["cells"])
+    texts = _wait(lambda: (t := _markdown_texts(driver)) and len(t) == n_markdown and all(t) and t,
+                  60, f"{chapter}'s {n_markdown} markdown cells to render")
+    assert not _raw_markup(texts), f"{chapter} shows raw MyST markup in JupyterLab: {_raw_markup(texts)}"
+    assert not _console_errors(driver), f"{chapter}: console errors: {_console_errors(driver)}"
+
+
+def test_run_all_in_jupyterlab_runs_every_cell_and_fills_every_eval(lab):
+    chapter = RUN_ALL_CHAPTER
+    driver = _open(lab, chapter)
+    [menu] = [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel") if e.text == "Run"]
+    menu.click()
+    [run_all] = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-Menu-itemLabel")
+                               if e.text == "Run All Cells"], 10, "the Run menu")
+    run_all.click()
+
+    def prompts():
+        found = [e.text.strip() for e in driver.find_elements(By.CSS_SELECTOR,
+                                                               ".jp-CodeCell .jp-InputPrompt")]
+        return found if found and all(re.fullmatch(r"\[\d+\]:", p) for p in found) else None
+
+    ran = _wait(prompts, 240, f"every code cell of {chapter} to run")
+    source = json.loads((ROOT / "chapters" / chapter / f"{chapter}.ipynb").read_text())
+    assert len(ran) == sum(c["cell_type"] == "code" for c in source["cells"])
+    # jupyterlab-myst shows an {eval} that has no value yet as its expression in a code span.
+    markdown = "".join("".join(c["source"]) for c in source["cells"] if c["cell_type"] == "markdown")
+    expressions = set(re.findall(r"\{eval\}`([^`]*)`", markdown))
+    assert expressions, f"{chapter} has no {{eval}} role: choose a chapter that shows measured numbers"
+
+    def unfilled():
+        shown = driver.find_elements(By.CSS_SELECTOR, ".jp-MarkdownCell .jp-Cell-inputWrapper code")
+        codes = {e.text for e in shown}
+        return codes & expressions
+
+    try:
+        _wait(lambda: not unfilled(), 30, "every {eval} role to show its value")
+    except AssertionError:
+        raise AssertionError(f"{{eval}} roles without a value after Run All: {sorted(unfilled())}") from None
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"jupyterlab-{chapter}.png"))
+    texts = _markdown_texts(driver)
+    assert not _raw_markup(texts), f"raw MyST markup after Run All: {_raw_markup(texts)}"
+    assert not _console_errors(driver), f"console errors after Run All: {_console_errors(driver)}"

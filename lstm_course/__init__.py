@@ -18,9 +18,9 @@ imports of every notebook in ``solutions/``):
 
 CHAPTER_MODULES
 ch01_rnn          data.recall, modules.models, scratch.rnn, teach.checks, teach.plots, train
-ch02_forget_gate  scratch.lstm, teach.checks, teach.diagram
-ch03_input_gate   data.india, scratch.lstm, teach.checks, teach.diagram
-ch04_output_gate  data.india, scratch.lstm, teach.checks, teach.diagram
+ch02_forget_gate  scratch.lstm, teach.checks, teach.claims, teach.diagram
+ch03_input_gate   data.india, scratch.lstm, teach.checks, teach.claims, teach.diagram
+ch04_output_gate  data.india, scratch.lstm, teach.checks, teach.claims, teach.diagram
 ch05_bptt         data.recall, scratch.bptt, scratch.fit, scratch.lstm, scratch.rnn, teach.checks,
                   teach.claims, teach.diagram, teach.plots, train
 ch06_pytorch      modules.lstm, modules.padded, scratch.lstm, teach.checks, teach.timing

@@ -91,3 +91,14 @@ def test_hand_set_weights_follow_pytorch_gate_order():
         hs, _ = lstm(torch.from_numpy(india.one_hot(tokens)))
     out = india.run(tokens, W, b)
     np.testing.assert_allclose(out["h"], hs[:, 0].numpy(), rtol=0, atol=1e-12)
+
+
+def test_a_sigmoid_read_out_answers_yes_only_at_speak_after_india():
+    """Chapter 4's y_hat = sigmoid(w_y . h_t + b_y) for 'is the answer Hindi?'."""
+    W, b = india.hand_set_weights()
+    w_y, b_y = np.array([12.0, 0.0, 0.0, 0.0]), -6.0
+    stay = india.run(india.story("India", 3, np.random.default_rng(8)), W, b)["h"]
+    moved = india.run(india.story("India", 3, np.random.default_rng(9), moved_to="France"), W, b)["h"]
+    y_stay, y_moved = numpy_lstm.sigmoid(stay @ w_y + b_y), numpy_lstm.sigmoid(moved @ w_y + b_y)
+    assert y_stay[-1] > 0.9 and y_moved[-1] < 0.01
+    assert y_stay[:-1].max() < 0.01 and y_moved[:-1].max() < 0.01

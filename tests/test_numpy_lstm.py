@@ -80,3 +80,25 @@ def test_gate_pieces_compose_to_the_packed_step():
     h_ref, c_ref = L.lstm_step(x, h, c, W, b)
     np.testing.assert_allclose(h_new, h_ref, rtol=1e-14)
     np.testing.assert_allclose(c_new, c_ref, rtol=1e-14)
+
+
+def test_sigmoid_is_the_tanh_identity_and_half_one_plus_tanh_is_twice_as_steep():
+    """Chapter 4's bug hunt: (1 + tanh(a)) / 2 is sigma(2a), right only at a = 0."""
+    a = np.linspace(-30.0, 30.0, 601)
+    np.testing.assert_allclose(0.5 * (1 + np.tanh(a / 2)), L.sigmoid(a), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(0.5 * (1 + np.tanh(a)), L.sigmoid(2 * a), rtol=0, atol=1e-15)
+    assert 0.5 * (1 + np.tanh(0.0)) == L.sigmoid(0.0)
+    assert abs(0.5 * (1 + np.tanh(2.0)) - L.sigmoid(2.0)) > 0.08
+
+
+def test_with_nothing_written_the_cell_state_is_c0_times_the_product_of_forget_gates():
+    """Chapter 2's prediction: a cell whose forget gate reads x_t and whose candidate is 0."""
+    H, T = 3, 50
+    W = np.zeros((4 * H, 2 * H))
+    W[H:2 * H, H:] = np.eye(H)
+    r = np.random.default_rng(1)
+    a_f = 5.0 + r.standard_normal((T, 2, H))
+    c0 = r.standard_normal((2, H))
+    _, cs, _ = L.lstm_forward(a_f, np.zeros((2, H)), c0, W, np.zeros(4 * H))
+    np.testing.assert_allclose(cs[-1], c0 * np.prod(L.sigmoid(a_f), axis=0), rtol=1e-12)
+    assert 0.6 < L.sigmoid(5.0) ** 50 < 0.8   # 'saturated' at 0.993, yet about 0.71 left after 50 steps

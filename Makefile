@@ -17,6 +17,10 @@ export OMP_WAIT_POLICY := PASSIVE
 MATHJAX_VERSION := 3.2.2
 MATHJAX_DIR := _build/vendor/_static/mathjax
 MATHJAX := $(MATHJAX_DIR)/.version-$(MATHJAX_VERSION)
+# axe-core (the engine of Lighthouse's accessibility audit) for the browser tests: npm's package,
+# unpacked next to the build but not into the book.
+AXE_VERSION := 4.14.1
+AXE := _build/vendor-test/axe-$(AXE_VERSION)/axe.min.js
 # The built book and what it is built from: `make test` rebuilds it only if a source is newer
 # (the package too: a change to a plot or a data generator changes the pages).
 BOOK := _build/html/.built
@@ -52,6 +56,13 @@ $(MATHJAX):
 	  && rm -rf $$tmp
 	touch $@
 
+$(AXE):
+	rm -rf _build/vendor-test && mkdir -p $(dir $(AXE))
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+	  && tar -xzf axe-core-$(AXE_VERSION).tgz -C $(CURDIR)/$(dir $(AXE)) --strip-components=1 \
+	     package/axe.min.js package/LICENSE \
+	  && rm -rf $$tmp
+
 define build_book
 $(BIN)/lstm-course release --check
 $(BIN)/jupyter-book build . -W -n --keep-going
@@ -78,7 +89,7 @@ postgres:
 # Each chapter is executed once per version here (tests/test_grade_chapters.py grades the answer
 # key and the student version); the book build executes the student versions, so the tests do
 # not run nbval over the notebooks a third time. `make nbval` does, for a chapter author.
-test: $(STAMP) browser postgres $(BOOK)
+test: $(STAMP) browser postgres $(AXE) $(BOOK)
 	$(BIN)/ruff check lstm_course tests
 	$(BIN)/pytest -n $(JOBS) --dist loadfile tests
 

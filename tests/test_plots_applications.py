@@ -29,3 +29,12 @@ def test_plot_char_activations_writes_every_character_and_marks_newlines():
     ax = plot_char_activations(text, np.linspace(-1, 1, len(text)), width=4)
     assert [t.get_text() for t in ax.texts] == ["a", "b", "\u21b5", "c", "d"]
     plt.close("all")
+
+
+def test_lines_differ_in_dash_pattern_not_only_in_colour():
+    """Colour is never the only cue: the course style gives each line its own dash pattern."""
+    ax = plot_curves({name: [3.0, 2.0, 1.0, 0.5] for name in "abcdef"}, logy=False)
+    lines = ax.get_lines()[:6]
+    assert len({line.get_color() for line in lines}) == 6
+    assert len({str(line._unscaled_dash_pattern) for line in lines}) == 6
+    plt.close("all")

@@ -1,4 +1,10 @@
-"""Plotting helpers shared by the chapters, so every figure has the same look."""
+"""Plotting helpers shared by the chapters, so every figure has the same look.
+
+Importing this module sets the course's line style for every plot that follows: the
+colour-blind-safe palette of Okabe and Ito, and for each line its own dash pattern, so that colour
+is never the only way to tell two lines apart (in print, for readers with a colour vision
+deficiency, and in the dark theme).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,13 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from cycler import cycler
+
+#: Okabe and Ito's palette (blue, orange, green, vermilion, purple, sky blue), black last.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
+LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)))
+COURSE_STYLE = {"axes.prop_cycle": cycler(color=OKABE_ITO) + cycler(linestyle=LINESTYLES)}
+plt.rcParams.update(COURSE_STYLE)
 
 
 def new_axes(width: float = 6.4, height: float = 3.6, **kwargs):

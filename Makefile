@@ -25,7 +25,7 @@ AXE := _build/vendor-test/axe-$(AXE_VERSION)/axe.min.js
 # (the package too: a change to a plot or a data generator changes the pages).
 BOOK := _build/html/.built
 BOOK_SOURCES := _config.yml _toc.yml intro.md $(wildcard chapters/*/*.ipynb) \
-	$(shell find book _static lstm_course -type f -not -path '*/__pycache__/*' 2>/dev/null)
+	$(shell find book _static _templates lstm_course -type f -not -path '*/__pycache__/*' 2>/dev/null)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: venv book test nbval lint bench release check-release clean browser postgres

@@ -80,6 +80,10 @@ def test_every_image_has_alt_text(docname):
         # Sphinx falls back to the file name when a figure has no alt text.
         if not alt or alt == src or re.search(r"\.(png|jpe?g|gif|svg|webp)$", alt, re.I):
             bad.append(src)
+        # The logo and icons aside, alt text says what the figure shows: not "figure" or "plot".
+        elif "/_static/" not in src and (len(alt.split()) < 4 or re.fullmatch(
+                r"(an? )?(figure|plot|image|graph|chart|output|picture)( \d+)?\.?", alt, re.I)):
+            bad.append(f"{src} (alt {alt!r} does not say what it shows)")
     assert not bad, (f"{docname}: images without alt text: {bad}. Give each plotting cell "
                      'metadata {"mystnb": {"image": {"alt": "..."}}}.')
 

@@ -24,9 +24,10 @@ ch04_output_gate  data.india, scratch.lstm, teach.checks, teach.claims, teach.di
 ch05_bptt         data.recall, scratch.bptt, scratch.fit, scratch.lstm, scratch.rnn, teach.checks,
                   teach.claims, teach.diagram, teach.plots, train
 ch06_pytorch      modules.lstm, modules.padded, scratch.lstm, teach.checks, teach.timing
-ch07_tagging      data.tagging, tasks.tagging, teach.checks, teach.plots, train, vocab
-ch08_long_range   data.adding, data.languages, modules.models, teach.checks, teach.plots, train
-ch09_char_lm      data.text, tasks.charlm, tasks.probe, teach.checks, teach.plots, vocab
+ch07_tagging      data.tagging, tasks.tagging, teach.checks, teach.claims, teach.plots, train, vocab
+ch08_long_range   data.adding, data.languages, modules.models, teach.checks, teach.claims, teach.plots,
+                  train
+ch09_char_lm      data.text, tasks.charlm, tasks.probe, teach.checks, teach.claims, teach.plots, vocab
 ch10_variants     data.store_recall, data.tagging, modules.lstm, modules.param_count, modules.variants,
                   tasks.ablation, tasks.tagging, teach.checks, teach.variant_checks, train
 ch11_forecasting  data.series, tasks.forecasting, teach.checks, teach.claims

@@ -74,3 +74,24 @@ def test_language_batch_is_one_hot_and_its_target_matches_the_country():
 def test_vocab_has_each_word_once_and_index_inverts_it():
     assert len(set(VOCAB)) == len(VOCAB)
     assert all(VOCAB[INDEX[w]] == w for w in VOCAB)
+
+
+def test_filler_curriculum_draws_up_to_its_maximum_and_grows_only_when_mastered():
+    from lstm_course.data.languages import FillerCurriculum
+
+    cur = FillerCurriculum(step=10, top=30, threshold=0.9)
+    rng = np.random.default_rng(0)
+    assert {cur.draw(rng) for _ in range(20)} == {0} and cur.mastered is None
+    for _ in range(50):
+        cur.update(0.5)                      # never good enough: the maximum stays
+    assert cur.maximum == 0 and cur.mastered is None
+    steps = 0
+    while cur.maximum == 0:
+        cur.update(1.0)
+        steps += 1
+    assert cur.mastered == 0 and cur.maximum == 10 and 15 < steps < 30   # about the last ten batches
+    assert max(cur.draw(rng) for _ in range(200)) == 10
+    for _ in range(200):
+        cur.update(1.0)
+    assert cur.maximum == cur.mastered == 30                 # capped at top
+    assert len(cur.history) == 20 + 200 and cur.history[-1] == 10

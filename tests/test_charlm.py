@@ -119,3 +119,24 @@ def test_the_python_docs_text_is_long_and_split_keeps_every_character():
     assert len(text) > 100_000 and '"while"' in text
     train, val = split_text(text, 0.1)
     assert train + val == text and abs(len(val) - 0.1 * len(text)) <= 1
+
+
+def test_real_word_fraction_counts_runs_of_letters_against_a_vocabulary():
+    assert C.words_of('x = obj.__get__(key) + 3.5e2 "while"') == ["x", "obj", "get", "key", "e", "while"]
+    fraction, n = C.real_word_fraction("the cat sat on teh mat", {"the", "cat", "sat", "on", "mat"})
+    assert n == 6 and fraction == pytest.approx(5 / 6)
+    assert C.real_word_fraction("The", ["the"]) == (0.0, 1)              # case-sensitive
+    fraction, n = C.real_word_fraction("  ... 42 ", {"the"})
+    assert n == 0 and math.isnan(fraction)
+
+
+def test_continuations_leave_out_the_prime_and_cut_at_the_last_whitespace():
+    torch.manual_seed(0)
+    vocab = Vocab(list("ab \n"), specials=("<unk>",))
+    model = C.CharLM(len(vocab), hidden_size=8, embedding_dim=4)
+    primes = ["ab ", "ba\n"]
+    outs = C.continuations(model, vocab, primes, 40, generator=torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)
+    for prime, out in zip(primes, outs, strict=True):
+        full = C.sample(model, vocab, prime, 40, generator=g)[len(prime):]
+        assert out == full[:max(full.rfind(" "), full.rfind("\n"))]

@@ -84,3 +84,33 @@ def language_batch(batch: int, n_filler: int,
     x = np.zeros((ids.shape[1], batch, len(VOCAB)), dtype=np.float32)
     x[np.arange(ids.shape[1])[:, None], np.arange(batch)[None, :], ids.T] = 1.0
     return x, y.astype(np.int64)
+
+
+class FillerCurriculum:
+    """Filler lengths for training, paced by the network's own progress.
+
+    ``draw(rng)`` gives the filler length of the next batch, uniform in ``0 .. maximum``.
+    ``update(batch_accuracy)`` keeps a running mean of the training accuracy (decay 0.9, so
+    about the last ten batches); when it passes ``threshold`` the current maximum counts as
+    mastered, and the maximum grows by ``step`` words (up to ``top``) and the mean starts again
+    from 0. The same rule for every network makes "the longest filler mastered in a fixed number
+    of steps" a fair comparison.
+    """
+
+    def __init__(self, step: int = 10, top: int = 100, threshold: float = 0.9):
+        self.step, self.top, self.threshold = step, top, threshold
+        self.maximum = 0
+        self.mastered: int | None = None     # the largest maximum mastered so far
+        self.running = 0.0
+        self.history: list[int] = []          # the maximum at every training step
+
+    def draw(self, rng: np.random.Generator) -> int:
+        self.history.append(self.maximum)
+        return int(rng.integers(0, self.maximum + 1))
+
+    def update(self, batch_accuracy: float) -> None:
+        self.running = 0.9 * self.running + 0.1 * batch_accuracy
+        if self.running > self.threshold:
+            self.mastered = self.maximum
+            self.maximum = min(self.maximum + self.step, self.top)
+            self.running = 0.0

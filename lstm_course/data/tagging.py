@@ -39,8 +39,9 @@ Generator API (every function is deterministic given its ``numpy.random.Generato
 * ``TaggedSentence(words, tags, right_context)``: three tuples of equal length; the flags mark
   the words whose tag depends on the following word.
 * ``AMBIGUOUS_WORDS``: the words that are NN in some sentences and V in others.
-* ``SEED_EXAMPLE``: the classic four-sentence training set of the PyTorch tagger tutorial,
-  with its own tag set (DET, NN, V; there "she" is tagged NN).
+* ``SEED_EXAMPLE``: four training sentences in the style of the PyTorch LSTM tutorial's tagger
+  (the tutorial has two; the course's source notes add two), with its tag set (DET, NN, V;
+  there "she" is tagged NN).
 
 To measure accuracy on a subset of words, see ``lstm_course.tasks.tagging.tag_accuracy`` with
 ``where="ambiguous"``, ``"left_context"`` (ambiguous words the preceding words decide),

@@ -15,7 +15,8 @@ state ``(h, c)``, each ``(num_layers, batch, hidden_size)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -173,3 +174,35 @@ def cell_trace(model: CharLM, vocab: Vocab, text: str) -> np.ndarray:
         cs.append(state[1][-1, 0].cpu().numpy())
     model.train()
     return np.stack(cs)
+
+
+def continuations(model: CharLM, vocab: Vocab, primes: Sequence[str], n_chars: int, *,
+                  temperature: float = 1.0, generator: torch.Generator | None = None) -> list[str]:
+    """What the model writes after each prime (``n_chars`` sampled characters, the prime left out),
+    cut at its last whitespace so that no word is counted cut short."""
+    out = []
+    for prime in primes:
+        text = sample(model, vocab, prime, n_chars, temperature=temperature, generator=generator)[len(prime):]
+        cut = max(text.rfind(" "), text.rfind("\n"))
+        out.append(text[:cut] if cut >= 0 else "")
+    return out
+
+
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def words_of(text: str) -> list[str]:
+    """The words of ``text``: maximal runs of ASCII letters (``__get__()`` gives ``get``)."""
+    return _WORD.findall(text)
+
+
+def real_word_fraction(text: str, vocabulary: Iterable[str]) -> tuple[float, int]:
+    """(fraction of the words of ``text`` that occur in ``vocabulary``, number of words of ``text``).
+
+    Words are compared as written (case-sensitive); a text without words gives ``(nan, 0)``.
+    """
+    known = vocabulary if isinstance(vocabulary, set | frozenset) else set(vocabulary)
+    words = words_of(text)
+    if not words:
+        return float("nan"), 0
+    return sum(w in known for w in words) / len(words), len(words)

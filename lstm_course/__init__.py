@@ -29,7 +29,7 @@ ch08_long_range   data.adding, data.languages, modules.models, teach.checks, tea
                   train
 ch09_char_lm      data.text, tasks.charlm, tasks.probe, teach.checks, teach.claims, teach.plots, vocab
 ch10_variants     data.store_recall, data.tagging, modules.lstm, modules.param_count, modules.variants,
-                  tasks.ablation, tasks.tagging, teach.checks, teach.variant_checks, train
+                  tasks.ablation, tasks.tagging, teach.checks, teach.claims, teach.variant_checks, train
 ch11_forecasting  data.series, tasks.forecasting, teach.checks, teach.claims
 END
 

@@ -133,3 +133,14 @@ def test_the_tagger_learns_context_and_beats_the_baseline_on_ambiguous_words():
     base = T.baseline_predict(table, default, data["test"])
     assert T.tag_accuracy(pred, data["test"], where="ambiguous") > \
         T.tag_accuracy(base, data["test"], where="ambiguous") + 0.2
+
+
+def test_predict_unpadded_keeps_the_order_and_matches_a_left_to_right_tagger():
+    splits = G.tagging_splits(seed=0, n_train=60, n_val=0, n_test=40)
+    words, tags = T.build_vocabs(splits["train"])
+    seed_everything(0)
+    model = T.LSTMTagger(len(words), len(tags), 8, 8)
+    sentences = splits["test"]
+    alone = T.predict_unpadded(model, sentences, words, tags)
+    assert [len(p) for p in alone] == [len(s.words) for s in sentences]
+    assert alone == T.predict(model, sentences, words, tags)   # padding cannot reach a left-to-right LSTM

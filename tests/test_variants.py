@@ -393,3 +393,27 @@ def test_summary_table_and_plot_report_every_variant():
     fig = plot_ablation(runs, title="test")
     assert len(fig.axes) == 2
     assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["standard LSTM", "GRU"]
+
+
+def test_word_tagger_packed_tags_a_sentence_the_same_alone_or_in_a_padded_batch():
+    from lstm_course.tasks.ablation import WordTagger
+
+    torch.manual_seed(0)
+    lengths = torch.tensor([6, 2, 4])
+    words = torch.randint(2, 20, (6, 3))
+    for b, n in enumerate(lengths.tolist()):
+        words[n:, b] = 0                                          # padding
+    packed = WordTagger(20, 5, 4, 6, bidirectional=True, num_layers=2, packed=True).eval()
+    unpacked = WordTagger(20, 5, 4, 6, bidirectional=True).eval()
+    with torch.no_grad():
+        batch = packed(words, lengths)
+        batch_unpacked = unpacked(words)
+        for b, n in enumerate(lengths.tolist()):
+            alone = packed(words[:n, b:b + 1], lengths[b:b + 1])
+            torch.testing.assert_close(batch[:n, b:b + 1], alone)
+        short = unpacked(words[:2, 1:2])
+    assert not torch.allclose(batch_unpacked[:2, 1:2], short)      # the backward direction read the padding
+    with pytest.raises(ValueError, match="packed=True"):
+        unpacked(words, lengths)
+    with pytest.raises(ValueError, match="cell=None"):
+        WordTagger(20, 5, cell="gru", packed=True)

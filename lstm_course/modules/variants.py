@@ -13,13 +13,15 @@ the same machinery as the standard LSTM. Shapes: ``x_t: (batch, input_size)``,
 ``weight_hh: (k * H, H)`` with k gate blocks stacked, and two biases ``bias_ih``, ``bias_hh``
 that are simply added (as in ``nn.LSTMCell``; one of them is redundant).
 
-The LSTM family (Greff et al., 2017 name the variants; we keep PyTorch's order i, f, g, o)::
+The LSTM family (Greff et al., 2017 name the variants; we keep PyTorch's order i, f, g, o). As on
+the notation page, W_f [h_{t-1}, x_t] is the forget block of both matrices, weight_hh's part
+multiplying h_{t-1} and weight_ih's part multiplying x_t, and b_f the sum of the two biases::
 
-    f_t = sigmoid(W_f [x_t, h_{t-1}] + b_f + w_cf * c_{t-1})   (no forget gate: f_t = 1)
-    i_t = sigmoid(W_i [x_t, h_{t-1}] + b_i + w_ci * c_{t-1})   (coupled, CIFG: i_t = 1 - f_t)
-    g_t = tanh(W_g [x_t, h_{t-1}] + b_g)                       candidate c~_t
+    f_t = sigmoid(W_f [h_{t-1}, x_t] + b_f + w_cf * c_{t-1})   (no forget gate: f_t = 1)
+    i_t = sigmoid(W_i [h_{t-1}, x_t] + b_i + w_ci * c_{t-1})   (coupled, CIFG: i_t = 1 - f_t)
+    g_t = tanh(W_g [h_{t-1}, x_t] + b_g)                       candidate c~_t
     c_t = f_t * c_{t-1} + i_t * g_t
-    o_t = sigmoid(W_o [x_t, h_{t-1}] + b_o + w_co * c_t)       (the output gate sees c_t)
+    o_t = sigmoid(W_o [h_{t-1}, x_t] + b_o + w_co * c_t)       (the output gate sees c_t)
     h_t = o_t * tanh(c_t)                                       (no output activation: o_t * c_t)
 
 The peephole weights w_ci, w_cf, w_co (Gers & Schmidhuber, 2000) are vectors (diagonal

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstm_course.data.store_recall import store_recall_batch
 from lstm_course.modules.lstm import LSTM
@@ -164,24 +165,44 @@ def plot_ablation(runs: Mapping[str, Sequence[Run]], *, title: str = ""):
 
 
 class WordTagger(nn.Module):
-    """Embedding -> the course's LSTM (any cell, stacked, bidirectional) -> linear -> log-softmax.
+    """Embedding -> a (stacked, bidirectional) LSTM -> linear -> log-softmax.
 
     ``cell=None`` uses the course's standard :class:`lstm_course.modules.lstm.LSTMCell` (with its fused
     whole-sequence path); a name from :data:`lstm_course.modules.variants.CELL_NAMES` uses that variant.
-    words: (T, batch) long -> log-probabilities (T, batch, n_tags). On a padded batch the
-    forward direction never sees the padding before a real word; the backward direction reads
-    the padding first, as an end-of-sentence marker (the loss ignores padded positions).
+    words: (T, batch) long -> log-probabilities (T, batch, n_tags).
+
+    Padding: on a padded batch a left-to-right network never sees the padding before a real
+    word, but the backward direction of a bidirectional one reads the padding first, so a
+    sentence's tags can depend on how long the other sentences of its batch are. ``packed=True``
+    avoids that: the network is ``torch.nn.LSTM`` (the same parameters as the course's standard
+    LSTM, which takes padded tensors only), and ``forward(words, lengths)`` packs the batch
+    (Chapter 6), so each direction reads only each sentence's real words.
     """
 
     def __init__(self, vocab_size: int, n_tags: int, embedding_dim: int = 16, hidden_size: int = 32,
                  *, cell: str | None = None, num_layers: int = 1, bidirectional: bool = False,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, packed: bool = False):
         super().__init__()
+        if packed and cell is not None:
+            raise ValueError("packed=True runs torch.nn.LSTM, the standard cell only; leave cell=None")
+        self.packed = packed
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
-        self.rnn = LSTM(embedding_dim, hidden_size, num_layers, dropout=dropout,
-                        bidirectional=bidirectional, cell=None if cell is None else variant_cell(cell))
+        if packed:
+            self.rnn = nn.LSTM(embedding_dim, hidden_size, num_layers, dropout=dropout,
+                               bidirectional=bidirectional)
+        else:
+            self.rnn = LSTM(embedding_dim, hidden_size, num_layers, dropout=dropout,
+                            bidirectional=bidirectional, cell=None if cell is None else variant_cell(cell))
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), n_tags)
 
-    def forward(self, words: Tensor) -> Tensor:
-        out, _ = self.rnn(self.embedding(words))
+    def forward(self, words: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``lengths`` (batch,): each sentence's number of real words (only with ``packed=True``)."""
+        x = self.embedding(words)
+        if lengths is None:
+            out, _ = self.rnn(x)
+        elif not self.packed:
+            raise ValueError("lengths need packed=True: the course's LSTM takes padded tensors only")
+        else:
+            packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+            out, _ = pad_packed_sequence(self.rnn(packed)[0], total_length=words.shape[0])
         return torch.log_softmax(self.head(out), dim=-1)

@@ -138,6 +138,20 @@ def predict(model: nn.Module, sentences: Sequence[TaggedSentence], words: Vocab,
     return out
 
 
+def predict_unpadded(model: nn.Module, sentences: Sequence[TaggedSentence], words: Vocab,
+                     tags: Vocab) -> list[list[str]]:
+    """Like :func:`predict`, but each sentence is tagged in a batch of sentences of its own length,
+    so no padding is involved: the ground truth for a model run on padded batches."""
+    by_length: dict[int, list[int]] = {}
+    for k, sentence in enumerate(sentences):
+        by_length.setdefault(len(sentence.words), []).append(k)
+    out: list[list[str]] = [[] for _ in sentences]
+    for group in by_length.values():
+        for k, tagged in zip(group, predict(model, [sentences[k] for k in group], words, tags), strict=True):
+            out[k] = tagged
+    return out
+
+
 def most_frequent_tag(sentences: Sequence[TaggedSentence]) -> tuple[dict[str, str], str]:
     """The baseline: each word's most frequent training tag, and the overall most frequent tag
     (used for words never seen in training). Ties go to the tag seen first."""

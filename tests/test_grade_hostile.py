@@ -11,7 +11,6 @@ always-equal objects, and export layouts. The answer key is graded in the same r
 from __future__ import annotations
 
 import csv
-import html
 import os
 import socket
 import sqlite3
@@ -22,10 +21,11 @@ import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
+import markupsafe
 import nbformat
 import pytest
 from conftest import grade_command
-from hostile.corpus import CHAPTER, build_corpus, make_course
+from hostile.corpus import CHAPTER, ESCAPE_EXPECT, HTML_PAYLOAD, SECRET_ENV, build_corpus, make_course
 
 from lstm_course.instructor.grading.sandbox import SandboxUnavailable, detect
 
@@ -89,14 +89,20 @@ def run(tmp_path_factory):
     expected = build_corpus(subs, course=course, out=out, port=listener.port, secret=secret, marker=marker)
     cmd = grade_command(CHAPTER, subs, out, "--jobs", "2", "--cell-timeout", str(CELL_TIMEOUT),
                         "--submission-timeout", "300")
+    env = {**os.environ, SECRET_ENV: f"postgresql://grader:{marker}@db/lstm", "GITHUB_TOKEN": marker}
     try:
-        proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=3000)
+        proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=3000, env=env)
     finally:
         listener.close()
     with open(out / "grades.csv", newline="") as f:
         reader = csv.reader(f)
         header = next(reader)
         rows = list(reader)
+    by_id = {r[0]: dict(zip(header, r, strict=True)) for r in rows}
+    by_entry = {_unquoted(r[-1]): dict(zip(header, r, strict=True)) for r in rows}
+    for name, expect in expected.items():  # cases named after the entry, not the id
+        if expect.entry:
+            by_id[name] = by_entry.get(expect.entry)
     yield SimpleNamespace(
         mode=mode,
         course=course,
@@ -105,7 +111,8 @@ def run(tmp_path_factory):
         proc=proc,
         header=header,
         rows=rows,
-        by_id={r[0]: dict(zip(header, r, strict=True)) for r in rows},
+        by_id=by_id,
+        by_entry=by_entry,
         expected=expected,
         listener=listener,
         marker=marker,
@@ -115,8 +122,18 @@ def run(tmp_path_factory):
     secret_dir.rmdir()
 
 
+def _unquoted(field: str) -> str:
+    """A field of grades.csv without the quote that keeps a spreadsheet from running it."""
+    return field[1:] if field.startswith("'") and field[1:2] in ("=", "+", "-", "@", "\t", "\r") else field
+
+
+def _real_id(run, student: str) -> str:
+    """The id the grader gave (without the quote that guards a spreadsheet)."""
+    return _unquoted(run.by_id[student]["student_id"])
+
+
 def _outputs(run, student: str) -> str:
-    path = run.course / "autograded" / student / CHAPTER / f"{CHAPTER}.ipynb"
+    path = run.course / "autograded" / _real_id(run, student) / CHAPTER / f"{CHAPTER}.ipynb"
     nb = nbformat.read(path, as_version=4)
     return "\n".join(
         o.get("text", "") + o.get("evalue", "")
@@ -128,11 +145,53 @@ def _outputs(run, student: str) -> str:
 
 def test_the_run_finishes_with_one_row_per_submission(run):
     assert run.proc.returncode == 0, run.proc.stderr[-3000:]
-    assert run.header == ["student_id", "chapter", "score", "max_score", "status", "detail"]
+    assert run.header == ["student_id", "chapter", "score", "max_score", "status", "detail", "submitted_as"]
     ids = [r[0] for r in run.rows]
     assert len(ids) == len(set(ids)), "a submission got two rows"
-    assert set(ids) == set(run.expected), run.proc.stderr[-3000:]
+    assert len(run.rows) == len(run.expected), run.proc.stderr[-3000:]
+    assert all(run.by_id.get(name) for name in run.expected), run.proc.stderr[-3000:]
     assert all(r[1] == CHAPTER and r[3] == "9" and r[5] for r in run.rows)
+
+
+def test_ids_never_merge_and_keep_the_original_names(run):
+    lee, lee_ = run.by_id["lee ana"], run.by_id["lee_ana"]
+    assert lee["student_id"] != lee_["student_id"] and lee_["student_id"] == "lee_ana"
+    assert lee["student_id"].startswith("lee_ana-") and lee["submitted_as"] == "lee ana.ipynb"
+    assert (lee["score"], lee_["score"]) == ("9", "0")
+
+
+def test_formula_looking_fields_are_neutralised(run):
+    row = run.by_id["formula"]
+    assert row["student_id"].startswith("'@") and row["submitted_as"].startswith("'@")
+    for r in run.rows:
+        assert not any(field.startswith(("=", "+", "-", "@", "\t", "\r")) for field in r), r
+    page = (run.out / "feedback" / f"{_real_id(run, 'formula')}.html").read_text()
+    assert "@SUM" in page
+
+
+def test_the_kernel_sees_none_of_the_graders_environment(run):
+    text = _outputs(run, "environment")
+    assert "no secret in the environment" in text and "SECRET SEEN" not in text
+    assert SECRET_ENV not in text and "GITHUB_TOKEN" not in text and run.marker not in text
+
+
+@pytest.mark.parametrize("call", sorted(ESCAPE_EXPECT))
+def test_escape_and_tampering_calls_fail_inside_the_sandbox(run, call):
+    text = _outputs(run, "escape_calls")
+    assert f"SYSCALL {call}: {ESCAPE_EXPECT[call]}" in text, text[-3000:]
+
+
+def test_the_kernel_runs_under_the_system_call_filter(run):
+    text = _outputs(run, "escape_calls")
+    for line in ("Seccomp: 2", "NoNewPrivs: 1", "CapEff: 0000000000000000"):
+        assert f"STATUS {line}" in text, text[-2000:]
+    assert "ALLOWED" not in text
+
+
+def test_feedback_shows_a_submissions_html_never_runs_it(run):
+    page = (run.out / "feedback" / f"{_real_id(run, 'html_output')}.html").read_text()
+    assert HTML_PAYLOAD not in page and "<script" not in page and "<img" not in page
+    assert str(markupsafe.escape(HTML_PAYLOAD)) in page
 
 
 CASES = [
@@ -169,6 +228,15 @@ CASES = [
     "dup",
     "folder_student",
     "folder_empty",
+    "lee ana",
+    "lee_ana",
+    "formula",
+    "hidden",
+    "symlink",
+    "environment",
+    "computed_dunder",
+    "html_output",
+    "escape_calls",
 ]
 
 
@@ -191,8 +259,9 @@ def test_cases_cover_the_corpus(run):
 
 def test_feedback_shows_results_not_hidden_test_code(run):
     for student in run.expected:
-        page = (run.out / "feedback" / f"{student}.html").read_text()
-        assert html.escape(run.by_id[student]["detail"]) in page, student
+        page = (run.out / "feedback" / f"{_real_id(run, student)}.html").read_text()
+        detail = _unquoted(run.by_id[student]["detail"])
+        assert str(markupsafe.escape(detail)) in page, student
         assert "BEGIN HIDDEN TESTS" not in page and "_rnn_step_case" not in page, student
     page = (run.out / "feedback" / "untouched.html").read_text()
     assert "NotImplementedError" in page and "0 / 2" in page
@@ -208,7 +277,7 @@ def test_files_outside_the_working_copy_are_out_of_reach(run):
     assert "cannot read" in text
     assert "READ " not in text, text
     for student in run.expected:
-        path = run.course / "autograded" / student / CHAPTER / f"{CHAPTER}.ipynb"
+        path = run.course / "autograded" / _real_id(run, student) / CHAPTER / f"{CHAPTER}.ipynb"
         if path.exists():
             assert f"SECRET-{run.marker}" not in path.read_text(errors="replace")
 
@@ -255,7 +324,7 @@ def test_gradebook_agrees_with_grades_csv(run):
 
     with Gradebook(f"sqlite:///{run.course / 'gradebook.db'}", "lstm-course-test") as gb:
         for student, row in run.by_id.items():
-            sub = gb.find_submission(CHAPTER, student)
+            sub = gb.find_submission(CHAPTER, _unquoted(row["student_id"]))
             assert float(sub.score) == float(row["score"]), student
         flagged = gb.find_submission(CHAPTER, "patch_numpy")
         assert flagged.needs_manual_grade

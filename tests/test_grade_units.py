@@ -66,9 +66,95 @@ def test_discover_zip_is_read_defensively(tmp_path):
         link = zipfile.ZipInfo("export/link.ipynb")
         link.external_attr = 0o120777 << 16
         zf.writestr(link, "/etc/shadow")
-    found = disc.discover(archive, CHAPTER, tmp_path / "scratch")
-    assert [s.student_id for s in found] == ["alice", "bob"]
+    found = {s.student_id: s for s in disc.discover(archive, CHAPTER, tmp_path / "scratch")}
+    assert sorted(found) == ["abs", "alice", "bob", "escape", "link"]
+    assert found["alice"].notebook and found["bob"].notebook
+    assert "outside the archive" in found["escape"].problem and "outside" in found["abs"].problem
+    assert "link" in found["link"].problem and found["link"].entries == ["link.ipynb"]
     assert not (tmp_path / "escape.ipynb").exists() and not (tmp_path / "scratch" / "escape.ipynb").exists()
+
+
+def test_every_entry_gets_exactly_one_row_with_a_reason(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "alice.ipynb").write_text("{}")
+    (subs / "alice.pdf").write_text("pdf")  # the same student: one row, the notebook graded
+    (subs / ".hidden.ipynb").write_text("{}")
+    (subs / "._alice.ipynb").write_text("AppleDouble")  # platform metadata, not an entry
+    (subs / "linked.ipynb").symlink_to(subs / "alice.ipynb")
+    (subs / "linkdir").symlink_to(tmp_path)
+    (subs / "bob").mkdir()
+    (subs / "bob" / f"{CHAPTER}.ipynb").write_text("{}")
+    (subs / "bob" / "secret").symlink_to("/etc/passwd")
+    found = {s.student_id: s for s in disc.discover(subs, CHAPTER, tmp_path / "scratch")}
+    assert sorted(found) == ["alice", "bob", "hidden", "linkdir", "linked"]
+    assert found["alice"].notebook.name == "alice.ipynb"
+    assert found["alice"].entries == ["alice.ipynb", "alice.pdf"]
+    assert "`alice.pdf` was not graded" in found["alice"].notes[0]
+    assert "hidden" in found["hidden"].problem
+    assert "link" in found["linked"].problem and "link" in found["linkdir"].problem
+    assert found["bob"].notebook and any("link `secret`" in n for n in found["bob"].notes)
+
+
+def test_zip_with_a_file_and_a_folder_of_one_name_does_not_stop_the_run(tmp_path):
+    for order in (["a", "a/x.ipynb"], ["a/x.ipynb", "a"]):
+        archive = tmp_path / f"{order[0][-1]}.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            for name in order:
+                zf.writestr(name, "{}")
+            zf.writestr("carol.ipynb", "{}")
+            with pytest.warns(UserWarning, match="Duplicate"):
+                zf.writestr("carol.ipynb", "{}")  # the same member twice
+            zf.writestr("dan/", "")  # an empty folder is an entry too
+        found = {s.student_id: s for s in disc.discover(archive, CHAPTER, tmp_path / archive.stem)}
+        assert sorted(found) == ["a", "carol", "dan"], order
+        said = (found["a"].problem or "") + " ".join(found["a"].notes)
+        assert "same name" in said, order
+        assert "twice" in " ".join(found["carol"].notes) and found["carol"].notebook
+        assert "no notebook" in found["dan"].problem
+
+
+def test_ids_never_merge(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    long_a, long_b = "x" * 100 + "a", "x" * 100 + "b"
+    for name in ("lee ana", "lee_ana", "lee@ana", long_a, long_b, "=cmd|' -C calc'!A0"):
+        (subs / f"{name}.ipynb").write_text("{}")
+    found = disc.discover(subs, CHAPTER, tmp_path / "scratch")
+    ids = [s.student_id for s in found]
+    assert len(ids) == len(set(ids)) == 6
+    by_entry = {s.entries[0]: s.student_id for s in found}
+    assert by_entry["lee_ana.ipynb"] == "lee_ana" and by_entry["lee@ana.ipynb"] == "lee@ana"
+    assert by_entry["lee ana.ipynb"].startswith("lee_ana-")
+    assert by_entry[f"{long_a}.ipynb"] != by_entry[f"{long_b}.ipynb"]
+    assert all(len(i) <= 100 and disc.safe_student_id(i) == i for i in ids)
+    again = disc.discover(subs, CHAPTER, tmp_path / "scratch2")
+    assert [s.student_id for s in again] == [s.student_id for s in found]  # stable
+
+
+def test_csv_fields_that_look_like_formulas_are_neutralised(tmp_path):
+    from lstm_course.instructor.grading.runner import write_csv
+
+    results = [
+        {"student_id": sid, "chapter": CHAPTER, "score": 0.0, "max_score": 9.0, "status": "error",
+         "detail": detail, "submitted_as": entry}
+        for sid, detail, entry in [
+            ("+41", "=1+1", "+41.ipynb"),
+            ("-x", "@SUM(A1)", "-x.ipynb"),
+            ("@a", "\tx", "\rb"),
+            ("bob", "fine, -1 is not a formula here", "bob.ipynb"),
+        ]
+    ]
+    write_csv(tmp_path / "grades.csv", results)
+    import csv
+
+    with open(tmp_path / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key in ("student_id", "detail", "submitted_as"):
+            assert not row[key].startswith(("=", "+", "-", "@", "\t", "\r")), row
+    assert rows[0]["student_id"] == "'+41" and rows[0]["detail"] == "'=1+1"
+    assert rows[3]["detail"] == "fine, -1 is not a formula here"
 
 
 def test_discover_refuses_what_is_not_a_folder_or_zip(tmp_path):
@@ -173,6 +259,15 @@ def _scan(code: str) -> list[str]:
         "().__class__.__base__.__subclasses__()",
         "del checks.check_close",
         "import lstm_course.instructor.grading.guard",
+        # names computed at run time, on protected objects (issue 18)
+        "f = checks.check_close\ngetattr(f, '__co' + 'de__')",
+        "getattr(rnn_step, f'__{\"glo\"}bals__')",
+        "name = input()\ngetattr(np, name)",
+        "tools = [checks, np]\nfor n in ['check_close']:\n    setattr(tools[0], n, print)",
+        "for m in [checks]:\n    delattr(m, 'x' + str(1))",
+        "def g():\n    pass\nk = '__code__'\nsetattr(g, k, None)",
+        "import operator\noperator.attrgetter('__glo' + 'bals__')(f)",
+        "checks.__dict__['check_close'] = print",
     ],
 )
 def test_scan_flags_tampering(code):
@@ -190,6 +285,10 @@ def test_scan_flags_tampering(code):
         "!ls",
         "%timeit f(1)",
         "print(type(x).__name__)",
+        "cell = torch.nn.LSTMCell(2, 3)\nfor n in ['weight_ih', 'bias_ih']:\n"
+        "    print(getattr(cell, n).shape)",
+        "class M:\n    def f(self, name):\n        return getattr(self, name)",
+        "getattr(np, 'tanh')(1.0)",
     ],
 )
 def test_scan_leaves_ordinary_code_alone(code):
@@ -270,11 +369,20 @@ TORCH_GUARD_SCRIPT = textwrap.dedent(
     shell = InteractiveShell.instance()
     lazy = "import torch._dynamo  # the library wraps torch.manual_seed: not the student's doing"
     fake = "import functools\\nsetattr([torch][0], 'tanh', functools.wraps(torch.tanh)(lambda x: x))"
+    # A wrapper that claims to be torch's: functools.wraps, __wrapped__, and a code object whose
+    # co_filename is forged to lie inside torch (CodeType.replace).
+    forged = (
+        "import functools\\n_orig = torch.manual_seed\\n"
+        "def _fake(*a, **k):\\n    return None\\n"
+        "_fake.__code__ = _fake.__code__.replace(co_filename=torch._compile.__file__)\\n"
+        "_fake._torchdynamo_orig_callable = _orig\\n"
+        "setattr([torch][0], 'manual_seed', functools.wraps(_orig)(_fake))"
+    )
     json.dump({"modules": ["torch"], "bindings": [["torch", "torch", None]], "torch": True,
-               "test_cells": [source_hash(lazy), source_hash(fake)]}, open(sys.argv[1], "w"))
+               "test_cells": [source_hash(c) for c in (lazy, fake, forged)]}, open(sys.argv[1], "w"))
     install(sys.argv[1], shell)
     results = []
-    for code in ["import torch", lazy, fake]:
+    for code in ["import torch", forged, lazy, fake, forged]:
         r = shell.run_cell(code)
         results.append(type(r.error_in_exec).__name__ if r.error_in_exec else "ok")
     print(json.dumps(results))
@@ -284,7 +392,7 @@ TORCH_GUARD_SCRIPT = textwrap.dedent(
 
 def test_guard_accepts_libraries_wrapping_their_own_functions(tmp_path):
     proc, results = _run_guard_script(tmp_path, TORCH_GUARD_SCRIPT, timeout=300)
-    assert results == ["ok", "ok", "GuardError"], proc.stdout
+    assert results == ["ok", "GuardError", "ok", "GuardError", "GuardError"], proc.stdout
 
 
 def test_source_hash_ignores_surrounding_whitespace():
@@ -383,3 +491,162 @@ def test_feedback_escapes_what_students_wrote():
     }
     page = feedback_html(result, CHAPTER)
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+PAYLOADS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(2)>",
+    "\"><svg onload=alert(3)>",
+    "</pre></td></tr></table><iframe src='javascript:alert(4)'></iframe>",
+    "{{ 7 * 7 }}{% raw %}",
+]
+ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "strong", "ul", "li",
+                "table", "tr", "th", "td", "code", "pre"}
+
+
+class _Page:
+    def __init__(self, page: str) -> None:
+        from html.parser import HTMLParser
+
+        self.tags, self.attrs, self.text = [], [], []
+        outer = self
+
+        class Parser(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                outer.tags.append(tag)
+                outer.attrs.extend(name for name, _ in attrs)
+
+            def handle_data(self, data):
+                outer.text.append(data)
+
+        Parser(convert_charrefs=True).feed(page)
+        self.text = "".join(self.text)
+
+
+def test_feedback_shows_a_submissions_html_never_runs_it():
+    """HTML a submission put in its outputs, its tracebacks or its id is shown as text."""
+    from nbformat.v4 import new_code_cell, new_output
+
+    for payload in PAYLOADS:
+        cell = new_code_cell("x", outputs=[new_output("error", ename=payload, evalue=payload,
+                                                       traceback=[payload])])
+        failed, message = cell_result(cell)
+        stderr = new_code_cell("x", outputs=[new_output("stream", name="stderr", text=payload)])
+        _, stderr_message = cell_result(stderr)
+        assert failed and payload in message and payload in stderr_message
+        result = {
+            "student_id": payload,
+            "score": 0,
+            "max_score": 2,
+            "status": "graded",
+            "detail": f"cell `{payload}` exceeded the time limit",
+            "notes": [payload],
+            "tests": [
+                {"exercise": payload, "test": payload, "points": 0, "max_points": 1, "status": "failed",
+                 "message": message},
+                {"exercise": "e", "test": "t", "points": 0, "max_points": 1, "status": "failed",
+                 "message": stderr_message},
+            ],
+        }
+        page = _Page(feedback_html(result, CHAPTER))
+        assert set(page.tags) <= ALLOWED_TAGS, (payload, page.tags)
+        assert not any(a.startswith("on") or a == "src" for a in page.attrs), (payload, page.attrs)
+        assert page.text.count(payload) >= 6, payload  # shown, as written, everywhere it was
+        assert "49" not in page.text  # no template syntax evaluated
+
+
+# -- limits per submission and the system-call filter (issue 18) ----------------------------------
+FILTER_SCRIPT = textwrap.dedent(
+    """
+    import ctypes, errno, json, os, subprocess, sys
+    sys.path.insert(0, os.path.dirname(sys.argv[1]))
+    import launcher
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(38, 1, 0, 0, 0) == 0  # no_new_privs, as the launcher sets it
+    launcher.load_filter(open(sys.argv[2], "rb").read())
+    nr = json.loads(sys.argv[3])
+    out = {}
+    def attempt(label, name, *args):
+        ctypes.set_errno(0)
+        ret = libc.syscall(nr[name], *args)
+        if ret == 0 and name == "clone":
+            os._exit(0)
+        out[label] = "ALLOWED" if ret >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+    attempt("unshare", "unshare", 0x10000000)
+    attempt("clone_newuser", "clone", 0x10000000 | 17, 0, 0, 0, 0)
+    attempt("clone_newns", "clone", 0x00020000 | 17, 0, 0, 0, 0)
+    attempt("clone3", "clone3", 0, 0)
+    attempt("keyctl", "keyctl", 0, -3, 0)
+    attempt("mount", "mount", b"none", b"/tmp", b"tmpfs", 0, None)
+    attempt("setns", "setns", os.open("/proc/self/ns/net", os.O_RDONLY), 0)
+    attempt("bpf", "bpf", 0, None, 0)
+    attempt("perf_event_open", "perf_event_open", None, 0, -1, -1, 0)
+    attempt("init_module", "init_module", None, 0, b"")
+    attempt("delete_module", "delete_module", b"lstm", 0)
+    out["fork"] = subprocess.run(["true"]).returncode  # ordinary processes still start
+    print(json.dumps(out))
+    """
+)
+
+
+def test_system_call_filter_refuses_escape_calls_and_allows_the_rest(tmp_path):
+    from lstm_course.instructor.grading import syscalls
+
+    try:
+        program = syscalls.build_filter()
+    except syscalls.FilterUnavailable as err:
+        pytest.skip(str(err))
+    (tmp_path / "filter.bpf").write_bytes(program)
+    names = ["unshare", "clone", "clone3", "keyctl", "mount", "setns", "bpf", "perf_event_open",
+             "init_module", "delete_module"]
+    numbers = {name: syscalls.number(name) for name in names}
+    script = tmp_path / "try.py"
+    script.write_text(FILTER_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(sandbox.LAUNCHER), str(tmp_path / "filter.bpf"),
+         json.dumps(numbers)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out.pop("fork") == 0 and out.pop("clone3") == "ENOSYS"
+    assert out == {k: "EPERM" for k in out}, out
+
+
+def test_cgroup_holds_the_memory_of_all_processes_together(tmp_path):
+    from lstm_course.instructor.grading import cgroup
+
+    try:
+        groups = cgroup.detect(f"lstm-grade-unit-{os.getpid()}")
+    except cgroup.CgroupUnavailable as err:
+        pytest.skip(f"no usable cgroup here: {err}")
+    try:
+        group = groups.create("s0", cgroup.CgroupLimits(memory=128 * 2**20, pids=16, cpus=0.5))
+        # Four processes of 64 MiB each: each is small, together they are over the limit.
+        code = "import time\nb = bytearray(64 * 2**20)\ntime.sleep(5)"
+        def into(part):
+            return lambda: cgroup.join(group.procs_files(part))
+
+        procs = [subprocess.Popen([sys.executable, "-c", code], preexec_fn=into("kernel")) for _ in range(4)]
+        codes = [p.wait(timeout=60) for p in procs]
+        assert group.oom_kills() >= 1 and -9 in codes, codes
+        sleeper = subprocess.Popen(["sleep", "60"], preexec_fn=into("worker"))
+        group.kill()
+        assert sleeper.wait(timeout=10) == -9
+        group.remove()
+        assert not any(d.exists() for d in group.dirs.values())
+    finally:
+        groups.close()
+    assert not any(base.exists() for base in groups.bases.values())
+
+
+def test_grade_warns_where_no_cgroup_is_usable(tmp_path, monkeypatch):
+    from lstm_course.instructor.grading import runner
+
+    monkeypatch.setenv("LSTM_COURSE_CGROUP", "none")
+    course = make_course(tmp_path / "course", fake_other=False)
+    (tmp_path / "subs").mkdir()
+    lines = []
+    runner.grade(CHAPTER, tmp_path / "subs", root=course, unsafe=True, out=tmp_path / "out", log=lines.append)
+    warning = next(line for line in lines if line.startswith("WARNING: no usable cgroup"))
+    assert "per process only" in warning and "instructor guide" in warning

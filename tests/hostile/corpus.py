@@ -31,6 +31,11 @@ class Expect:
     status: str
     score: float | None
     detail: tuple[str, ...] = ()
+    entry: str | None = None  # the row is found by its submitted_as (its id is the grader's)
+
+
+#: Set in the grader's environment by the test; the kernels must never see it.
+SECRET_ENV = "LSTM_TEST_DATABASE_TOKEN"
 
 
 def make_course(dest: Path, chapters: list[str] | None = None, fake_other: bool = True) -> Path:
@@ -349,8 +354,12 @@ torch.allclose = lambda *a, **k: True
             student,
             prefix="""
 _tools = [checks, ref]
-for _name in ["check_close", "check_shape", "check_scalar", "check_unchanged", "assert_numpy_only"]:
-    setattr(_tools[0], _name, lambda *a, **k: None)
+_quiet = lambda *a, **k: None
+setattr(_tools[0], "check_close", _quiet)
+setattr(_tools[0], "check_shape", _quiet)
+setattr(_tools[0], "check_scalar", _quiet)
+setattr(_tools[0], "check_unchanged", _quiet)
+setattr(_tools[0], "assert_numpy_only", _quiet)
 setattr(_tools[1], "rnn_step", lambda x, h, Wx, Wh, b: x @ Wx.T + h @ Wh.T + b)
 """,
         ),
@@ -450,4 +459,119 @@ _c.check_close = lambda *a, **k: None
     (folder / "folder_empty").mkdir()
     (folder / "folder_empty" / "readme.txt").write_text("forgot the notebook")
     exp["folder_empty"] = Expect("error", 0, ("no notebook",))
+
+    # Every entry one row, ids never merged, nothing a spreadsheet would run (issue 18).
+    write(folder, "lee ana", key)
+    exp["lee ana"] = Expect("graded", 9, ("all 4 tests passed",), entry="lee ana.ipynb")
+    write(folder, "lee_ana", student)
+    exp["lee_ana"] = Expect("graded", 0, ("0 of 4 tests passed",), entry="lee_ana.ipynb")
+    write(folder, "@SUM(1+1)cmd", key)
+    exp["formula"] = Expect("graded", 9, (), entry="@SUM(1+1)cmd.ipynb")
+    write(folder, ".hidden_student", key)
+    exp["hidden"] = Expect("error", 0, ("hidden",), entry=".hidden_student.ipynb")
+    (folder / "symlinked.ipynb").symlink_to(folder / "key.ipynb")
+    exp["symlink"] = Expect("error", 0, ("link",), entry="symlinked.ipynb")
+    add(
+        "environment",
+        insert_after_imports(
+            key,
+            f"""
+import os
+print("ENV KEYS", sorted(os.environ))
+print("SECRET SEEN" if any("{marker}" in v for v in os.environ.values()) else "no secret in the environment")
+""",
+        ),
+        Expect("graded", 9, ()),
+    )
+    # The attack the scan used to miss: a computed dunder name and a functools.wraps fake.
+    add(
+        "computed_dunder",
+        wrong_answers(
+            student,
+            prefix="""
+import functools
+_f = checks.check_close
+_name = "".join(["__co", "de__"])
+_quiet = functools.wraps(_f)(lambda *a, **k: None)
+setattr(_f, _name, getattr(_quiet, _name))
+""",
+        ),
+        Expect("graded", 0, ("pending review", "computed")),
+    )
+    # HTML in what the notebook prints and raises: shown in the feedback, never run.
+    add(
+        "html_output",
+        set_source(
+            insert_after_imports(key, f"print({HTML_PAYLOAD!r})"),
+            "rnn_step",
+            f"def rnn_step(x_t, h_prev, W_x, W_h, b):\n    raise ValueError({HTML_PAYLOAD!r})\n",
+        ),
+        Expect("graded", None, ("of 4 tests passed",)),
+    )
+    # No route back to privilege: each call fails inside the sandbox (issue 18).
+    add(
+        "escape_calls",
+        insert_after_imports(key, ESCAPE_CALLS),
+        Expect("graded", 0, ("pending review", "ctypes")),
+    )
     return exp
+
+
+#: What each call must answer inside the sandbox (errno name), for tests/test_grade_hostile.py.
+ESCAPE_EXPECT = {
+    "unshare": "EPERM",
+    "unshare_cmd": "EPERM",
+    "clone_newuser": "EPERM",
+    "clone3": "ENOSYS",
+    "setns": "EPERM",
+    "mount": "EPERM",
+    "ptrace": "EPERM",
+    "keyctl": "EPERM",
+    "bpf": "EPERM",
+    "perf_event_open": "EPERM",
+    "init_module": "EPERM",
+    "finit_module": "EPERM",
+    "delete_module": "EPERM",
+}
+ESCAPE_CALLS = """
+import ctypes, errno, os, platform, subprocess, time
+libc = ctypes.CDLL(None, use_errno=True)
+NR = {
+    "x86_64": dict(unshare=272, clone=56, clone3=435, setns=308, mount=165, ptrace=101, keyctl=250,
+                   bpf=321, perf_event_open=298, init_module=175, finit_module=313, delete_module=176),
+    "aarch64": dict(unshare=97, clone=220, clone3=435, setns=268, mount=40, ptrace=117, keyctl=219,
+                    bpf=280, perf_event_open=241, init_module=105, finit_module=273, delete_module=106),
+}[platform.machine()]
+def attempt(label, name, *args):
+    ctypes.set_errno(0)
+    ret = libc.syscall(NR[name], *args)
+    err = ctypes.get_errno()
+    if ret == 0 and name == "clone":
+        os._exit(0)  # the child of a clone that worked
+    print(f"SYSCALL {label}: " + ("ALLOWED" if ret >= 0 else errno.errorcode.get(err, str(err))), flush=True)
+attempt("unshare", "unshare", 0x10000000)  # CLONE_NEWUSER
+cmd = subprocess.run(["unshare", "--user", "--map-root-user", "true"], capture_output=True, text=True)
+print("SYSCALL unshare_cmd: " + ("ALLOWED" if cmd.returncode == 0 else "EPERM"), cmd.stderr.strip())
+attempt("clone_newuser", "clone", 0x10000000 | 17, 0, 0, 0, 0)  # CLONE_NEWUSER | SIGCHLD
+attempt("clone3", "clone3", 0, 0)
+fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+attempt("setns", "setns", fd, 0)
+attempt("mount", "mount", b"none", b"/tmp", b"tmpfs", 0, None)
+child = subprocess.Popen(["sleep", "30"])
+time.sleep(0.2)
+attempt("ptrace", "ptrace", 16, child.pid, 0, 0)  # PTRACE_ATTACH to its own child
+child.kill()
+attempt("keyctl", "keyctl", 0, -3, 0)  # KEYCTL_GET_KEYRING_ID of the session keyring
+attempt("bpf", "bpf", 0, None, 0)
+attempt("perf_event_open", "perf_event_open", None, 0, -1, -1, 0)
+attempt("init_module", "init_module", None, 0, b"")
+attempt("finit_module", "finit_module", -1, b"", 0)
+attempt("delete_module", "delete_module", b"lstm", 0)
+status = open("/proc/self/status").read()
+for line in status.splitlines():
+    if line.startswith(("Seccomp", "NoNewPrivs", "CapEff")):
+        print("STATUS", line.replace("\\t", " "))
+"""
+
+
+HTML_PAYLOAD = "<script>document.title='PWNED'</script><img src=x onerror=alert(1)>"

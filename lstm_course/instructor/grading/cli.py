@@ -76,7 +76,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--cell-timeout", type=float, help="seconds per cell (default: nbgrader_config.py's, else 60)"
     )
     g.add_argument("--submission-timeout", type=float, help="seconds per notebook (default: 600)")
-    g.add_argument("--memory", type=float, help="GiB of memory per process of a submission (default: 4)")
+    g.add_argument(
+        "--memory",
+        type=float,
+        help="GiB of memory per submission, all its processes together (default: 4; per process "
+        "where no cgroup is usable)",
+    )
     g.set_defaults(func=_grade)
 
     c = sub.add_parser(

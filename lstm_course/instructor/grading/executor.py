@@ -27,7 +27,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade
-from traitlets import Any, Dict, Float, Unicode
+from traitlets import Any, Dict, Float, List, Unicode
 
 from lstm_course.instructor.grading.guard import source_hash
 from lstm_course.instructor.grading.sandbox import Limits, SandboxKernelManager, SandboxSpec
@@ -73,6 +73,7 @@ class SandboxedExecute(Execute):
     limits = Dict({}).tag(config=True)
     guard = Dict({}).tag(config=True)
     report_path = Unicode("").tag(config=True)
+    cgroup_procs = List(Unicode()).tag(config=True)  # the submission's kernel cgroup, if any
     start_time = Float(0.0).tag(config=True)
     raise_on_iopub_timeout = False  # a dropped oversized message must not end the run
     startup_timeout = 180  # a busy machine imports PyTorch slowly; the kernel starts before any cell
@@ -94,6 +95,7 @@ class SandboxedExecute(Execute):
                 limits=limits,
                 work_src=Path(work_src) if work_src else None,
                 extra_env={"NBGRADER_EXECUTION": "autograde"},
+                cgroup_procs=list(self.cgroup_procs),
             )
             spec.files = {
                 "/sandbox/guard.json": json.dumps(guard_config),
@@ -101,12 +103,16 @@ class SandboxedExecute(Execute):
             }
             spec.prepare()
             self.km = SandboxKernelManager(
-                sandbox=spec, kernel_log=str(run_dir / "kernel.log"), config=self.config
+                sandbox=spec,
+                kernel_log=str(run_dir / "kernel.log"),
+                cgroup_procs=list(self.cgroup_procs),
+                config=self.config,
             )
         else:
             ipython_dir = run_dir / "ipython"
             startup = ipython_dir / "profile_default" / "startup"
             startup.mkdir(parents=True, exist_ok=True)
+            (run_dir / "home").mkdir(exist_ok=True)
             (run_dir / "guard.json").write_text(json.dumps(guard_config))
             (startup / "00-lstm-course-guard.py").write_text(
                 GUARD_STARTUP.format(path=str(run_dir / "guard.json"))
@@ -114,7 +120,9 @@ class SandboxedExecute(Execute):
             self.km = SandboxKernelManager(
                 sandbox=None,
                 kernel_log=str(run_dir / "kernel.log"),
+                cgroup_procs=list(self.cgroup_procs),
                 extra_env={
+                    "HOME": str(run_dir / "home"),
                     "IPYTHONDIR": str(ipython_dir),
                     "NBGRADER_EXECUTION": "autograde",
                     "PYTHONHASHSEED": "0",

@@ -7,7 +7,7 @@ like), never the test's code: hidden tests stay hidden.
 
 from __future__ import annotations
 
-import html
+import functools
 import re
 from pathlib import Path
 
@@ -105,46 +105,44 @@ def detail_sentence(result: dict) -> str:
     return "; ".join(parts) + f" ({summary})"
 
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-table{border-collapse:collapse;width:100%}
-th,td{border:1px solid #ccc;padding:.4rem;vertical-align:top;text-align:left}
-.passed{color:#1a7f37}.failed{color:#b42318}.notrun{color:#8a6d00}pre{white-space:pre-wrap;margin:0}
-"""
+@functools.cache
+def _template():
+    """The feedback page (templates/feedback.html.j2), with every value escaped: what a
+    submission printed, raised or was named is shown as text, never run."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("lstm_course.instructor.grading", "templates"),
+        autoescape=True,  # every {{ }} is HTML-escaped, whatever the file is called
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+    )
+    return env.get_template("feedback.html.j2")
 
 
 def feedback_html(result: dict, chapter: str) -> str:
     """A self-contained page for one student: score, summary, and every test's result."""
-    esc = html.escape
-    sid = result["student_id"]
-    rows = []
-    for t in result.get("tests", []):
-        css = {"passed": "passed", "failed": "failed"}.get(t["status"], "notrun")
-        rows.append(
-            f"<tr><td>{esc(t['exercise'])}</td><td><code>{esc(t['test'])}</code></td>"
-            f"<td>{_fmt(t['points'])} / {_fmt(t['max_points'])}</td>"
-            f"<td class='{css}'>{esc(t['status'])}</td><td><pre>{esc(t.get('message') or '')}</pre></td></tr>"
-        )
-    table = (
-        (
-            "<table><tr><th>Exercise</th><th>Test</th><th>Points</th><th>Result</th><th>Message</th></tr>"
-            + "".join(rows)
-            + "</table>"
-        )
-        if rows
-        else "<p>No test results.</p>"
-    )
-    notes = "".join(f"<li>{esc(n)}</li>" for n in result.get("notes", []))
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{esc(chapter)}: feedback for {esc(sid)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{esc(chapter)}: feedback for {esc(sid)}</h1>"
-        f"<p><strong>Score: {_fmt(result['score'])} / {_fmt(result['max_score'])}</strong>"
-        f" ({esc(result['status'])})</p><p>{esc(result['detail'])}.</p>"
-        + (f"<ul>{notes}</ul>" if notes else "")
-        + "<h2>Tests</h2>"
-        + table
-        + "<p>Each test shows its message, not its code: hidden tests stay hidden.</p></body></html>"
+    tests = [
+        {
+            "exercise": str(t["exercise"]),
+            "test": str(t["test"]),
+            "points": _fmt(t["points"]),
+            "max_points": _fmt(t["max_points"]),
+            "status": str(t["status"]),
+            "css": {"passed": "passed", "failed": "failed"}.get(t["status"], "notrun"),
+            "message": str(t.get("message") or ""),
+        }
+        for t in result.get("tests", [])
+    ]
+    return _template().render(
+        chapter=chapter,
+        student_id=str(result["student_id"]),
+        score=_fmt(result["score"]),
+        max_score=_fmt(result["max_score"]),
+        status=str(result["status"]),
+        detail=str(result["detail"]),
+        notes=[str(n) for n in result.get("notes", [])],
+        tests=tests,
     )
 
 

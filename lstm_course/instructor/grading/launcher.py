@@ -14,9 +14,11 @@ all read-only; a private ``/tmp``, ``/dev`` and ``/proc``; the submission's work
 ``/sandbox/work``; the directory of the kernel's sockets), moves into it with ``pivot_root`` and
 detaches the old root, so nothing else on the machine (solutions, gradebook, other students, the
 instructor's home) can even be named. Then it forks the kernel, which drops every capability and
-(when the grader is root) switches to an unprivileged user, sets the resource limits and execs
-the kernel. This process stays PID 1: it reaps orphans and exits with the kernel, and when it
-exits the kernel of Linux kills every process left in the namespace.
+(when the grader is root) switches to an unprivileged user, sets the resource limits, loads the
+system-call filter (:mod:`lstm_course.instructor.grading.syscalls`: no new namespaces, mounts,
+ptrace, keyrings, BPF, kernel modules...) and execs the kernel. This process stays PID 1: it
+reaps orphans and exits with the kernel, and when it exits the kernel of Linux kills every
+process left in the namespace.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import platform
 import shutil
 import signal
 import sys
@@ -35,13 +36,7 @@ MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
-SYSCALLS = {  # (pivot_root, capset)
-    "x86_64": (155, 126),
-    "aarch64": (41, 91),
-    "ppc64le": (203, 184),
-    "s390x": (217, 185),
-    "riscv64": (41, 91),
-}
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 RLIMITS = {
     "as": "RLIMIT_AS",
     "cpu": "RLIMIT_CPU",
@@ -184,10 +179,7 @@ def build_root(spec: dict) -> None:
     # Enter the new root and let go of the old one.
     os.chdir(root)
     os.makedirs(root + "/.old-root")
-    pivot_nr = SYSCALLS.get(platform.machine(), (None, None))[0]
-    if pivot_nr is None:
-        raise SetupError(f"pivot_root: unknown architecture {platform.machine()}")
-    _check(libc.syscall(pivot_nr, b".", b".old-root"), "pivot_root")
+    _check(libc.syscall(spec["syscalls"]["pivot_root"], b".", b".old-root"), "pivot_root")
     os.chdir("/")
     _check(libc.umount2(b"/.old-root", MNT_DETACH), "umount old root")
     os.rmdir("/.old-root")
@@ -209,19 +201,33 @@ def drop_privileges(spec: dict) -> None:
         # Root of a user namespace: keep the uid, lose every capability.
         header = (ctypes.c_uint32 * 2)(0x20080522, 0)
         data = (ctypes.c_uint32 * 6)()
-        capset_nr = SYSCALLS.get(platform.machine(), (None, None))[1]
-        _check(libc.syscall(capset_nr, header, data), "capset")
+        _check(libc.syscall(spec["syscalls"]["capset"], header, data), "capset")
     import resource
 
     for key, value in spec["limits"].items():
         which = getattr(resource, RLIMITS[key])
         soft, hard = (value, value) if not isinstance(value, list) else value
         resource.setrlimit(which, (soft, hard))
+    load_filter(spec["seccomp_program"])
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def load_filter(program: bytes) -> None:
+    """The last step before exec: the system-call filter (built by ``syscalls.build_filter``)
+    for this process and all it starts; it cannot be removed, only narrowed."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
 
 
 def main(spec_path: str) -> None:
     with open(spec_path) as f:
         spec = json.load(f)
+    with open(spec["seccomp"], "rb") as f:  # read before the old root goes away
+        spec["seccomp_program"] = f.read()
     log = sys.stderr
     try:
         build_root(spec)

@@ -25,12 +25,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from lstm_course.instructor.grading import cgroup
 from lstm_course.instructor.grading.course import Course, redact, shared_db_url, venv_path_env
 from lstm_course.instructor.grading.discover import DiscoveryError, Submission, discover
 from lstm_course.instructor.grading.feedback import _fmt, write_feedback
-from lstm_course.instructor.grading.sandbox import Limits, SandboxUnavailable, choose_uid_base, detect
+from lstm_course.instructor.grading.sandbox import GiB, Limits, SandboxUnavailable, choose_uid_base, detect
 
-CSV_HEADER = ["student_id", "chapter", "score", "max_score", "status", "detail"]
+CSV_HEADER = ["student_id", "chapter", "score", "max_score", "status", "detail", "submitted_as"]
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Extra seconds a worker gets beyond the notebook's own time limit (kernel start, nbgrader).
 WORKER_OVERHEAD_S = 240
 
@@ -128,7 +131,7 @@ def _error_result(sub: Submission, chapter: str, max_score: float, detail: str) 
         "tests": [],
         "events": [],
         "findings": [],
-        "notes": [],
+        "notes": list(sub.notes),
         "seconds": 0.0,
     }
 
@@ -179,9 +182,24 @@ def grade(
     jobs = max(1, min(jobs or default_jobs(), 256))
     out = (out or Path.cwd() / "grades" / chapter).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        groups: cgroup.RunCgroups | None = cgroup.detect()
+        limited = (
+            f"{groups.describe()}: {limits.memory / GiB:g} GiB, {limits.processes} processes and "
+            f"{limits.cpus:g} CPU per submission"
+        )
+    except cgroup.CgroupUnavailable as err:
+        groups = None
+        limited = "per process only"
+        log(
+            f"WARNING: no usable cgroup ({err}). Limits hold per process only ({limits.memory / GiB:g} GiB "
+            f"of address space each, {limits.processes} processes per sandbox user): one submission "
+            "can still use much of the machine's memory and CPU. Run the grader as root on a machine "
+            "with cgroup v1 or v2 for limits per submission (see the instructor guide)."
+        )
     log(
         f"grading {chapter} from {submissions} into {out} with {jobs} job(s), sandbox: {mode or 'none'}, "
-        f"gradebook: {redact(course.db_url)}"
+        f"limits: {limited}, gradebook: {redact(course.db_url)}"
     )
     ensure_assignment(course, chapter)
     full = max_score(ChapterSource.load(root, chapter))
@@ -244,6 +262,7 @@ def grade(
                 "notebook": str(notebook) if notebook else None,
                 "extra_files": [str(p) for p in extras],
                 "problem": sub.problem,
+                "notes": sub.notes,
                 "db_url": course.db_url,
                 "mode": mode,
                 "uid": uid_base + slot,
@@ -251,35 +270,48 @@ def grade(
                 "run_dir": str(work),
                 "result_path": str(work / "result.json"),
             }
+            group = None
+            if groups is not None:
+                group = groups.create(
+                    f"s{index}", cgroup.CgroupLimits(limits.memory, limits.processes, limits.cpus)
+                )
+                spec["cgroup_procs"] = group.procs_files("kernel")
             spec_path = work / "spec.json"
             spec["spawned_at"] = time.time()
             spec_path.write_text(json.dumps(spec))
-            with open(work / "worker.log", "wb") as log_file:
-                proc = subprocess.Popen(
-                    _worker_command(mode, spec_path),
-                    cwd=root,
-                    env=venv_path_env(),
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-                try:
-                    proc.wait(timeout=limits.submission_timeout + WORKER_OVERHEAD_S)
-                    timed_out = False
-                except subprocess.TimeoutExpired:
-                    timed_out = True
+            try:
+                with open(work / "worker.log", "wb") as log_file:
+                    proc = subprocess.Popen(
+                        _worker_command(mode, spec_path),
+                        cwd=root,
+                        env=venv_path_env(),
+                        stdout=log_file,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                        preexec_fn=(lambda: cgroup.join(group.procs_files("worker"))) if group else None,
+                    )
                     try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                    proc.wait()
+                        proc.wait(timeout=limits.submission_timeout + WORKER_OVERHEAD_S)
+                        timed_out = False
+                    except subprocess.TimeoutExpired:
+                        timed_out = True
+                    end_submission(proc, group)
+                oom_kills = group.oom_kills() if group else 0
+            finally:
+                if group is not None:
+                    group.remove()
             result_path = work / "result.json"
+            result = None
             if result_path.exists():
                 try:
-                    return json.loads(result_path.read_text())
+                    result = json.loads(result_path.read_text())
                 except json.JSONDecodeError:
                     pass
+            if oom_kills:
+                return _over_memory(sub, chapter, full, limits, result)
+            if result is not None:
+                return result
             if timed_out:
                 detail = (
                     f"grading this submission took longer than "
@@ -292,8 +324,15 @@ def grade(
             result["needs_zero"] = True
             return result
 
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(run_one, range(len(subs)), subs))
+        try:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                results = list(pool.map(run_one, range(len(subs)), subs))
+        finally:
+            if groups is not None:
+                groups.close()
+        for sub, result in zip(subs, results, strict=True):
+            result["student_id"] = sub.student_id  # the runner's id, whatever a worker wrote
+            result["submitted_as"] = "; ".join(sub.entries)
         for result in results:
             if result.pop("needs_zero", False):
                 try:
@@ -316,6 +355,43 @@ def grade(
     return run
 
 
+def csv_safe(text: str) -> str:
+    """``text`` as a spreadsheet shows it, never runs it: a field that would start a formula gets
+    a leading single quote (OWASP's advice against CSV injection)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def end_submission(proc: subprocess.Popen, group: cgroup.SubmissionCgroup | None) -> None:
+    """The one way a submission's processes end: every process in its cgroup is killed (the
+    worker, the kernel and whatever it started). Without a cgroup, the worker's process group
+    is killed, and the PID namespaces it and the kernel are PID 1 of take everything else down."""
+    if group is not None:
+        group.kill()
+    else:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    proc.wait()
+
+
+def _over_memory(sub: Submission, chapter: str, full: float, limits: Limits, result: dict | None) -> dict:
+    """The row of a submission the kernel's OOM killer stopped: an error, with where it happened."""
+    where = ""
+    for event in (result or {}).get("events", []):
+        if event.get("kind") == "kernel_died":
+            where = f" in cell {event.get('label', '?')}"
+            break
+    detail = (
+        f"the notebook went over its {limits.memory / GiB:g} GiB memory limit (all its processes "
+        f"together) and was stopped{where}"
+    )
+    out = _error_result(sub, chapter, full, detail)
+    out["notes"] = (result or {}).get("notes", out["notes"])
+    out["needs_zero"] = True
+    return out
+
+
 def write_csv(path: Path, results: list[dict]) -> None:
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -324,12 +400,13 @@ def write_csv(path: Path, results: list[dict]) -> None:
         for r in results:
             writer.writerow(
                 [
-                    r["student_id"],
-                    r["chapter"],
+                    csv_safe(r["student_id"]),
+                    csv_safe(r["chapter"]),
                     _fmt(r["score"]),
                     _fmt(r["max_score"]),
-                    r["status"],
-                    r["detail"],
+                    csv_safe(r["status"]),
+                    csv_safe(r["detail"]),
+                    csv_safe(r.get("submitted_as", "")),
                 ]
             )
     tmp.replace(path)

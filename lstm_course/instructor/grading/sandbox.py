@@ -12,8 +12,11 @@ Two ways to isolate, chosen by :func:`detect`:
 In both, :mod:`lstm_course.instructor.grading.launcher` gives the kernel a root file system with only the
 system directories, Python, the virtual environment and ``lstm_course`` (read-only), a private
 ``/tmp`` and working copy, no network (not even the host's loopback), limits on memory, CPU
-time, processes, file size and open files, and it kills every process of the submission when
-the kernel ends. The client talks to the kernel over ZeroMQ ``ipc`` sockets in a directory that
+time, processes, file size and open files, a system-call filter
+(:mod:`lstm_course.instructor.grading.syscalls`: no new namespaces, no mounts, no ptrace...), and
+it kills every process of the submission when the kernel ends. The kernel's processes also share
+the submission's cgroup (:mod:`lstm_course.instructor.grading.cgroup`), which limits their memory,
+processes and CPU together. The client talks to the kernel over ZeroMQ ``ipc`` sockets in a directory that
 belongs to the submission alone (loopback TCP does not cross network namespaces).
 """
 
@@ -33,7 +36,9 @@ from pathlib import Path
 import zmq
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Any, Dict, Unicode
+from traitlets import Any, Dict, List, Unicode
+
+from lstm_course.instructor.grading import cgroup, syscalls
 
 GiB = 1024**3
 MiB = 1024**2
@@ -48,10 +53,12 @@ MAX_MESSAGE_BYTES = 32 * MiB
 class Limits:
     """Resource limits of one submission (all processes of its kernel)."""
 
-    memory: int = 4 * GiB  # address space per process (RLIMIT_AS)
+    memory: int = 4 * GiB  # all processes of the submission together (its cgroup)
+    process_memory: int = 4 * GiB  # address space of each process (RLIMIT_AS), at least `memory`
     cell_timeout: float = 60.0  # wall-clock seconds per cell
     submission_timeout: float = 600.0  # wall-clock seconds for the whole notebook
-    processes: int = 128  # processes and threads of the kernel's user (RLIMIT_NPROC)
+    processes: int = 128  # processes and threads: of the cgroup, and of the kernel's user (RLIMIT_NPROC)
+    cpus: float = 1.0  # CPU cores the submission may use at most (its cgroup)
     file_size: int = 64 * MiB  # largest file it may write (RLIMIT_FSIZE)
     disk: int = 512 * MiB  # its working copy, home and /tmp together (tmpfs)
     output: int = 8 * MiB  # text and images it may send back, for the whole notebook
@@ -60,6 +67,11 @@ class Limits:
     @property
     def cpu_seconds(self) -> int:
         return int(self.submission_timeout) + 30
+
+    def address_space(self, per_submission: bool) -> int:
+        """RLIMIT_AS of each process: with a cgroup holding the total, enough for PyTorch's
+        reservations; without one, the memory limit itself (the only memory limit there is)."""
+        return max(self.memory, self.process_memory) if per_submission else self.memory
 
 
 class SandboxUnavailable(RuntimeError):
@@ -86,6 +98,10 @@ def detect(forced: str | None = None) -> str:
     unshare = shutil.which("unshare")
     if unshare is None:
         raise SandboxUnavailable("the `unshare` command (util-linux) is not installed.")
+    try:
+        syscalls.build_filter()
+    except syscalls.FilterUnavailable as err:
+        raise SandboxUnavailable(str(err)) from None
     namespaces = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child"]
     modes = [forced] if forced else (["root"] if os.geteuid() == 0 else []) + ["userns"]
     reasons = []
@@ -172,6 +188,31 @@ def readonly_paths() -> list[str]:
     ]
 
 
+def kernel_env(home: str, tmp: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a kernel: nothing of the grader's (no database URL, token or
+    credential an instructor exported), only what Python, Jupyter and the libraries need."""
+    return {
+        "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "USER": "student",
+        "LOGNAME": "student",
+        "TMPDIR": tmp,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "IPYTHONDIR": f"{home}/.ipython",
+        "MPLCONFIGDIR": f"{home}/.config/matplotlib",
+        "XDG_CACHE_HOME": f"{home}/.cache",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        **(extra or {}),
+    }
+
+
 @dataclasses.dataclass
 class SandboxSpec:
     """Everything the launcher needs for one kernel."""
@@ -183,6 +224,7 @@ class SandboxSpec:
     work_src: Path | None = None  # copied into the kernel's working directory
     files: dict[str, str] = dataclasses.field(default_factory=dict)  # extra files, by sandbox path
     extra_env: dict[str, str] = dataclasses.field(default_factory=dict)
+    cgroup_procs: list[str] = dataclasses.field(default_factory=list)  # the kernel's cgroup, if any
 
     @property
     def ipc_dir(self) -> Path:
@@ -200,31 +242,15 @@ class SandboxSpec:
         if self.mode == "root":
             os.chown(self.ipc_dir, self.uid, self.uid)
         os.chmod(self.ipc_dir, 0o700)
+        fd = os.open(self.run_dir / "seccomp.bpf", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(syscalls.build_filter())
 
     def launcher_spec(self, argv: list[str]) -> dict:
         uid = self.kernel_uid
         limits = self.limits
         home = "/sandbox/home"
-        env = {
-            "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": home,
-            "USER": "student",
-            "LOGNAME": "student",
-            "TMPDIR": "/tmp",
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "IPYTHONDIR": f"{home}/.ipython",
-            "MPLCONFIGDIR": f"{home}/.config/matplotlib",
-            "XDG_CACHE_HOME": f"{home}/.cache",
-            "JUPYTER_PLATFORM_DIRS": "1",
-            **self.extra_env,
-        }
+        env = kernel_env(home, "/tmp", self.extra_env)
         return {
             "mode": self.mode,
             "root": str(self.run_dir / "root"),
@@ -239,8 +265,10 @@ class SandboxSpec:
             else f"student:x:0:0:student:{home}:/bin/false\n",
             "group": f"root:x:0:\nstudent:x:{uid}:\n" if uid else "student:x:0:\n",
             "tmpfs_size": limits.disk,
+            "seccomp": str(self.run_dir / "seccomp.bpf"),
+            "syscalls": {name: syscalls.number(name) for name in ("pivot_root", "capset")},
             "limits": {
-                "as": limits.memory,
+                "as": limits.address_space(bool(self.cgroup_procs)),
                 "cpu": [limits.cpu_seconds, limits.cpu_seconds + 5],
                 "nproc": limits.processes,
                 "fsize": limits.file_size,
@@ -297,6 +325,7 @@ class SandboxKernelManager(AsyncKernelManager):
     sandbox = Any(None, allow_none=True)
     kernel_log = Unicode("")
     extra_env = Dict()
+    cgroup_procs = List(Unicode())  # the submission's kernel cgroup (cgroup.procs files)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -337,11 +366,19 @@ class SandboxKernelManager(AsyncKernelManager):
         if self.sandbox is not None:
             kw["cwd"] = str(self.sandbox.run_dir)
             kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        else:
-            kw["env"] = {**os.environ, **self.extra_env}
+        else:  # --unsafe: the grader's files, but still none of its environment
+            home = self.extra_env.get("HOME") or os.path.dirname(self.connection_file) or "/tmp"
+            kw["env"] = kernel_env(home, os.environ.get("TMPDIR", "/tmp"), self.extra_env)
         if self.kernel_log:
             log = open(self.kernel_log, "ab")  # noqa: SIM115 - handed to the kernel process
             kw["stdout"] = log
             kw["stderr"] = subprocess.STDOUT
-        kw["preexec_fn"] = _set_parent_death_signal
+        procs = list(self.cgroup_procs)
+
+        def before_exec() -> None:  # in the child: into the cgroup (its children follow), then
+            if procs:  # die with the grader
+                cgroup.join(procs)
+            _set_parent_death_signal()
+
+        kw["preexec_fn"] = before_exec
         await super()._async_launch_kernel(kernel_cmd, **kw)

@@ -18,7 +18,12 @@ Flagged:
 * attributes with double underscores other than the harmless ones (``__code__``, ``__globals__``,
   ``__dict__``, ``__subclasses__``, ...), and assigning ``__class__``;
 * assigning to (or ``setattr``/``delattr`` on) an attribute of an imported module, such as
-  ``np.allclose = ...`` or ``checks.check_close = ...``.
+  ``np.allclose = ...`` or ``checks.check_close = ...``;
+* ``getattr``/``setattr``/``delattr``/``attrgetter`` with a name computed at run time (not a
+  string constant) on a protected object: an imported module or anything imported from one, a
+  function the notebook defines, or a plain alias of those (``f = checks.check_close``,
+  ``tools = [checks, ref]``), and any computed name that folds to a double-underscore one
+  (``getattr(f, "__co" + "de__")``).
 """
 
 from __future__ import annotations
@@ -117,6 +122,67 @@ def _root_name(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
+def _base_name(node: ast.AST) -> str | None:
+    """The name an expression such as ``tools[0].x`` starts from (through subscripts)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _static_str(node: ast.AST) -> str | None:
+    """The value of a string expression made of constants only (``"__co" + "de__"``), else None."""
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _static_str(node.left), _static_str(node.right)
+        return left + right if left is not None and right is not None else None
+    if isinstance(node, ast.FormattedValue) and node.conversion == -1 and node.format_spec is None:
+        return _static_str(node.value)
+    if isinstance(node, ast.JoinedStr):
+        parts = [_static_str(v) for v in node.values]
+        return "".join(parts) if all(p is not None for p in parts) else None
+    return None
+
+
+def _references_only(node: ast.AST, protected: set[str]) -> bool:
+    """Whether ``node`` merely refers to protected objects (a name, an attribute, a list of
+    them), as an alias does, rather than computing something new from them."""
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return any(_references_only(e, protected) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return any(v is not None and _references_only(v, protected) for v in node.values)
+    if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Starred)):
+        return _base_name(node) in protected
+    return False
+
+
+def _protected_names(trees: list[ast.AST], modules: set[str]) -> set[str]:
+    """Imported modules and names, functions the notebook defines, and aliases of these."""
+    protected = set(modules)
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                protected.add(node.name)
+    for _ in range(5):  # aliases of aliases
+        before = len(protected)
+        for tree in trees:
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Assign):
+                    value, targets = node.value, node.targets
+                elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+                    value, targets = node.value, [node.target]
+                elif isinstance(node, (ast.For, ast.comprehension)):
+                    value, targets = node.iter, [node.target]
+                else:
+                    continue
+                if _references_only(value, protected):
+                    for target in targets:
+                        protected.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        if len(protected) == before:
+            break
+    return protected
+
+
 def _dotted(node: ast.AST) -> str:
     parts = []
     while isinstance(node, ast.Attribute):
@@ -136,8 +202,9 @@ def _transform(source: str) -> str:
         return source
 
 
-def scan_tree(tree: ast.AST, modules: set[str]) -> list[str]:
+def scan_tree(tree: ast.AST, modules: set[str], protected: set[str] | None = None) -> list[str]:
     found: list[str] = []
+    protected = modules if protected is None else protected
 
     def flag(what: str) -> None:
         if what not in found:
@@ -164,34 +231,33 @@ def scan_tree(tree: ast.AST, modules: set[str]) -> list[str]:
                     flag(f"`.{node.attr}`")
             if isinstance(node.ctx, (ast.Store, ast.Del)) and _root_name(node.value) in modules:
                 flag(f"an assignment to `{_dotted(node)}`")
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id in ("setattr", "delattr")
-            and node.args
-        ):
-            target = node.args[0]
-            if _root_name(target) in modules:
-                flag(f"`{node.func.id}({_dotted(target)}, ...)`")
-            if (
-                len(node.args) > 1
-                and isinstance(node.args[1], ast.Constant)
-                and isinstance(node.args[1].value, str)
-                and node.args[1].value.startswith("__")
-            ):
-                flag(f"`{node.func.id}(..., {node.args[1].value!r})`")
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id == "getattr"
-            and len(node.args) > 1
-            and isinstance(node.args[1], ast.Constant)
-            and isinstance(node.args[1].value, str)
-            and node.args[1].value.startswith("__")
-            and node.args[1].value not in HARMLESS_DUNDERS
-        ):
-            flag(f"`getattr(..., {node.args[1].value!r})`")
+        elif isinstance(node, ast.Call) and _call_name(node) in ("setattr", "delattr", "getattr"):
+            func = _call_name(node)
+            target = node.args[0] if node.args else None
+            if func != "getattr" and target is not None and _root_name(target) in modules:
+                flag(f"`{func}({_dotted(target)}, ...)`")
+            name = node.args[1] if len(node.args) > 1 else None
+            value = _static_str(name) if name is not None else None
+            if value is not None:
+                if value.startswith("__") and (func != "getattr" or value not in HARMLESS_DUNDERS):
+                    flag(f"`{func}(..., {value!r})`")
+            elif name is not None and target is not None and _base_name(target) in protected:
+                flag(f"`{func}({_base_name(target)}..., <a name computed at run time>)`")
+        elif isinstance(node, ast.Call) and _call_name(node) == "attrgetter":
+            for arg in node.args:
+                value = _static_str(arg)
+                if value is None or "__" in value:
+                    flag("`attrgetter` with a computed or double-underscore name")
     return found
+
+
+def _call_name(node: ast.Call) -> str | None:
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute) and _dotted(func.value) in ("builtins", "operator"):
+        return func.attr
+    return None
 
 
 def scan_notebook(nb: NotebookNode, instructor_sources: set[str]) -> list[Finding]:
@@ -203,7 +269,9 @@ def scan_notebook(nb: NotebookNode, instructor_sources: set[str]) -> list[Findin
             trees[i] = ast.parse(_transform(cell.source))
         except (SyntaxError, ValueError):
             trees[i] = None
-    modules = _module_names([t for t in trees.values() if t is not None])
+    parsed = [t for t in trees.values() if t is not None]
+    modules = _module_names(parsed)
+    protected = _protected_names(parsed, modules)
     findings = []
     for i, cell in cells:
         if cell.source.strip() in instructor_sources:
@@ -214,5 +282,5 @@ def scan_notebook(nb: NotebookNode, instructor_sources: set[str]) -> list[Findin
             findings.append(Finding(label, "`get_ipython`"))
         if trees[i] is None:
             continue
-        findings += [Finding(label, what) for what in scan_tree(trees[i], modules)]
+        findings += [Finding(label, what) for what in scan_tree(trees[i], modules, protected)]
     return findings

@@ -7,16 +7,14 @@ the autograded notebook, and writes a JSON result. If anything fails, the result
 what happened (status ``error``) and the student's grades are recorded as 0, so that every
 submission has a row and a gradebook entry.
 
-When the grader is root, the runner starts this process as PID 1 of its own PID namespace, so
-killing it (for example after the per-submission time limit) ends everything it started.
+The runner ends it, and everything it started, by killing its cgroup (or, without cgroups, its
+process group and the PID namespace it is PID 1 of): see ``runner.end_submission``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import sys
 import time
 import traceback
@@ -68,26 +66,6 @@ def _exercise_of(chapter) -> dict[str, str]:
     return out
 
 
-def _kill_leftovers(uid: int) -> int:
-    """Kill any process still running as the sandbox user (there should be none)."""
-    killed = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("Uid:") and int(line.split()[1]) == uid:
-                try:
-                    os.kill(int(entry.name), signal.SIGKILL)
-                    killed += 1
-                except OSError:
-                    pass
-    return killed
-
-
 def grade_one(spec: dict) -> dict:
     from lstm_course.instructor.grading.course import Course, shared_db_url
     from lstm_course.instructor.grading.notebook import (
@@ -132,7 +110,7 @@ def grade_one(spec: dict) -> dict:
             else []
         )
         recognise(nb, chapter, others)
-        result["notes"] = repair(nb, chapter)
+        result["notes"] = list(spec.get("notes") or []) + repair(nb, chapter)
         findings = scan_notebook(nb, chapter.instructor_sources())
         result["findings"] = [str(f) for f in findings]
         result["timings"]["prepare"] = time.monotonic() - t0
@@ -150,6 +128,7 @@ def grade_one(spec: dict) -> dict:
         result["status"] = "graded"
     except SubmissionProblem as problem:
         result["detail"] = str(problem)
+        result["notes"] = list(spec.get("notes") or []) + result["notes"]
         record_zero(db_url, course.course_id, chapter_name, sid)
     except Exception as err:  # noqa: BLE001 - every submission gets a row
         traceback.print_exc()
@@ -164,9 +143,6 @@ def grade_one(spec: dict) -> dict:
             record_zero(db_url, course.course_id, chapter_name, sid)
         except Exception:  # noqa: BLE001
             traceback.print_exc()
-    finally:
-        if spec.get("mode") == "root":
-            _kill_leftovers(int(spec["uid"]))
     from lstm_course.instructor.grading.feedback import detail_sentence
 
     result["detail"] = detail_sentence(result)
@@ -243,6 +219,7 @@ def autograde(spec: dict, course, db_url: str, chapter, nb) -> dict:
     config.SandboxedExecute.limits = spec["limits"]
     config.SandboxedExecute.guard = guard_config(chapter)
     config.SandboxedExecute.report_path = str(report_path)
+    config.SandboxedExecute.cgroup_procs = list(spec.get("cgroup_procs") or [])
     config.SandboxedExecute.start_time = time.monotonic()
     coursedir = CourseDirectory(config=config)
     app = Autograde(coursedir=coursedir, config=config)

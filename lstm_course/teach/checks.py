@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
+from lstm_course.teach import mistakes as _mistakes
+
 _type, _len, _float, _isinstance, _repr = type, len, float, isinstance, repr
 _tuple, _list, _zip, _range, _int = tuple, list, zip, range, int
 _ndarray = np.ndarray
@@ -27,11 +29,25 @@ _AssertionError = AssertionError
 
 
 class CheckFailed(_AssertionError):
-    """A test of an exercise failed; the message is meant for the learner."""
+    """A test of an exercise failed; the message is meant for the learner.
+
+    ``mistake`` is the id of the named mistake the answer matched (None if none), and
+    ``mistake_description`` its description, for the grader's class report (see
+    :mod:`lstm_course.teach.mistakes`). Tests that raise it themselves may pass them too:
+    ``CheckFailed("...", mistake="gate-order-ifog")``.
+    """
+
+    def __init__(self, *args, mistake: str | None = None, mistake_description: str | None = None):
+        super().__init__(*args)
+        self.mistake = mistake
+        self.mistake_description = mistake_description
 
 
-def _fail(message: str) -> None:
-    raise CheckFailed(message)
+def _fail(message: str, description: str | None = None) -> None:
+    if description is None:
+        raise CheckFailed(message)
+    raise CheckFailed(message, mistake=_mistakes.mistake_id(description),
+                      mistake_description=str(description))
 
 
 def _flatten(values) -> list:
@@ -126,30 +142,32 @@ def check_close(
     shape, values = _as_numbers(name, got, kind=kind)
     exp_shape, exp_values = _as_numbers(f"the expected {name}", expected, kind=kind)
     if shape != exp_shape:
-        hint = _match_mistake(shape, values, mistakes, rtol, atol, kind)
-        _fail(f"{name}{where} has shape {shape}, expected {exp_shape}.{hint}")
+        hint, matched = _match_mistake(shape, values, mistakes, rtol, atol, kind)
+        _fail(f"{name}{where} has shape {shape}, expected {exp_shape}.{hint}", matched)
     if _within(values, exp_values, rtol, atol):
         return
     max_abs, max_rel, nan = _errors(values, exp_values)
-    hint = _match_mistake(shape, values, mistakes, rtol, atol, kind)
+    hint, matched = _match_mistake(shape, values, mistakes, rtol, atol, kind)
     nan_note = " It contains NaN." if nan else ""
     _fail(
         f"{name}{where} differs from the reference: max absolute error {max_abs:.3g}, "
-        f"max relative error {max_rel:.3g} (tolerance rtol={rtol:g}, atol={atol:g}).{nan_note}{hint}"
+        f"max relative error {max_rel:.3g} (tolerance rtol={rtol:g}, atol={atol:g}).{nan_note}{hint}",
+        matched,
     )
 
 
-def _match_mistake(shape, values, mistakes, rtol, atol, kind) -> str:
+def _match_mistake(shape, values, mistakes, rtol, atol, kind) -> tuple[str, str | None]:
+    """(the sentence naming the mistake the answer matches, its description), or ("", None)."""
     if not mistakes:
-        return ""
+        return "", None
     for description, wrong in mistakes.items():
         try:
             w_shape, w_values = _as_numbers("mistake", wrong, kind=kind)
         except CheckFailed:
             continue
         if w_shape == shape and _within(values, w_values, max(rtol, 1e-6), max(atol, 1e-8)):
-            return f" It looks like {description}."
-    return ""
+            return f" It looks like {description}.", description
+    return "", None
 
 
 def check_scalar(name: str, got, expected: float, *, rtol: float = 1e-6, atol: float = 1e-8,
@@ -165,7 +183,7 @@ def check_scalar(name: str, got, expected: float, *, rtol: float = 1e-6, atol: f
         return
     for description, wrong in (mistakes or {}).items():
         if _within([a], [_float(wrong)], max(rtol, 1e-6), atol):
-            _fail(f"{name}{where} is {a:.6g}, expected {b:.6g}. It looks like {description}.")
+            _fail(f"{name}{where} is {a:.6g}, expected {b:.6g}. It looks like {description}.", description)
     _fail(f"{name}{where} is {a:.6g}, expected {b:.6g}.")
 
 
@@ -223,15 +241,23 @@ def assert_numpy_only(func: Callable, *, name: str | None = None) -> None:
 
 def run_checks(checks: Mapping[str, Callable[[], None]]) -> None:
     """Run several named checks and report every failure together (used for multi-part tests)."""
-    failures = []
+    failures, named = [], None
     for label, check in checks.items():
         try:
             check()
         except CheckFailed as err:
             failures.append(f"- {label}: {err}")
+            if named is None and err.mistake:
+                named = err  # the first named mistake is the one recorded
     if failures:
+        if named is not None:
+            raise CheckFailed("\n".join(failures), mistake=named.mistake,
+                              mistake_description=named.mistake_description)
         _fail("\n".join(failures))
 
+
+# A CheckFailed that ends a cell in IPython records its named mistake (a display_data output).
+_mistakes.install(CheckFailed)
 
 __all__ = [
     "CheckFailed",

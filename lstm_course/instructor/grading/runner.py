@@ -29,6 +29,7 @@ from lstm_course.instructor.grading import cgroup
 from lstm_course.instructor.grading.course import Course, redact, shared_db_url, venv_path_env
 from lstm_course.instructor.grading.discover import DiscoveryError, Submission, discover
 from lstm_course.instructor.grading.feedback import _fmt, write_feedback
+from lstm_course.instructor.grading.mistakes import write_mistakes
 from lstm_course.instructor.grading.sandbox import GiB, Limits, SandboxUnavailable, choose_uid_base, detect
 
 CSV_HEADER = ["student_id", "chapter", "score", "max_score", "status", "detail", "submitted_as"]
@@ -344,6 +345,7 @@ def grade(
 
     results.sort(key=lambda r: r["student_id"])
     write_csv(out / "grades.csv", results)
+    write_mistakes(out / "mistakes.csv", results)  # the named mistakes, per student and test
     for result in results:
         write_feedback(out, result, chapter)
     run = GradeRun(chapter, out, results, time.monotonic() - t0, jobs, mode)

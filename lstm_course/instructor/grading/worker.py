@@ -237,6 +237,7 @@ def collect(result: dict, course, db_url: str, chapter, sid: str) -> None:
     from nbgrader.api import Gradebook
 
     from lstm_course.instructor.grading.feedback import cell_result
+    from lstm_course.instructor.grading.mistakes import read_mistake
 
     name = chapter.name
     path = course.directory("autograded", "autograded") / sid / name / f"{name}.ipynb"
@@ -267,6 +268,8 @@ def collect(result: dict, course, db_url: str, chapter, sid: str) -> None:
                 "max_points": max_points,
                 "status": status,
                 "message": message,
+                # the named mistake the failing check matched (lstm_course.teach.mistakes)
+                "mistake": read_mistake(cell) if cell is not None and status != "passed" else None,
             }
         )
 

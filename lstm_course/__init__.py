@@ -23,7 +23,7 @@ ch03_input_gate   data.india, scratch.lstm, teach.checks, teach.claims, teach.di
 ch04_output_gate  data.india, scratch.lstm, teach.checks, teach.claims, teach.diagram
 ch05_bptt         data.recall, scratch.bptt, scratch.fit, scratch.lstm, scratch.rnn, teach.checks,
                   teach.claims, teach.diagram, teach.plots, train
-ch06_pytorch      modules.lstm, modules.padded, scratch.lstm, teach.checks, teach.timing
+ch06_pytorch      modules.lstm, modules.padded, scratch.lstm, teach.checks, teach.claims, teach.timing
 ch07_tagging      data.tagging, tasks.tagging, teach.checks, teach.claims, teach.plots, train, vocab
 ch08_long_range   data.adding, data.languages, modules.models, teach.checks, teach.claims, teach.plots,
                   train

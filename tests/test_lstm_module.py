@@ -92,6 +92,20 @@ def test_packed_output_keeps_the_batch_sizes_and_the_order_of_the_batch():
         assert torch.equal(getattr(out, name), getattr(ref_out, name)), name
 
 
+def test_packed_sequences_work_for_any_cell_of_the_protocol():
+    from lstm_course.modules.variants import GRUCell
+
+    torch.manual_seed(9)
+    ref = nn.GRU(3, 4, num_layers=2, bidirectional=True, dtype=f64)
+    ours = LSTM(3, 4, num_layers=2, bidirectional=True, cell=GRUCell, dtype=f64)
+    ours.load_torch_weights(ref)
+    x = pad_sequence([torch.randn(n, 3, dtype=f64) for n in LENGTHS])
+    packed = pack_padded_sequence(x, LENGTHS, enforce_sorted=False)
+    (out, h_n), (ref_out, ref_h) = ours(packed), ref(packed)
+    torch.testing.assert_close(out.data, ref_out.data, rtol=0, atol=1e-12)
+    torch.testing.assert_close(h_n, ref_h, rtol=0, atol=1e-12)
+
+
 def test_state_dicts_load_both_ways_under_nn_lstm_names():
     ref = nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
     ours = LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)

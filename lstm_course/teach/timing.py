@@ -94,8 +94,9 @@ IMPLEMENTATIONS: dict[str, Factory] = {
 }
 
 
-def _run_once(model: nn.Module, xs: Tensor, backward: bool) -> float:
-    start = time.perf_counter()
+def _run_once(model: nn.Module, xs: Tensor, backward: bool, clock: Callable[[], float] = time.perf_counter
+              ) -> float:
+    start = clock()
     if backward:
         out, (h_n, c_n) = model(xs)
         (out.sum() + c_n.sum()).backward()
@@ -104,22 +105,22 @@ def _run_once(model: nn.Module, xs: Tensor, backward: bool) -> float:
             model(xs)
     if xs.is_cuda:
         torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return clock() - start
 
 
-def compare(impls: Mapping[str, Factory], T: int, B: int, I: int, H: int, *, backward: bool = True,
-            repeats: int = 10, warmup: int = 2, dtype: torch.dtype = torch.float32,
-            device: torch.device | str = "cpu", threads: int | None = None,
-            seed: int = 0, statistic: str = "median") -> dict[str, float]:
-    """Seconds per call (forward, or forward + backward) of each implementation.
+def compare_runs(impls: Mapping[str, Factory], T: int, B: int, I: int, H: int, *, backward: bool = True,
+                 repeats: int = 10, warmup: int = 2, dtype: torch.dtype = torch.float32,
+                 device: torch.device | str = "cpu", threads: int | None = None,
+                 seed: int = 0, clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+    """Seconds of every timed call (forward, or forward + backward) of each implementation.
 
     All models read the same input xs: (T, B, I). The runs are interleaved (one call of each
-    implementation per round) so that load from other programs hits all of them alike.
-    ``statistic`` is ``"median"`` or ``"min"`` of the ``repeats`` timed calls (the minimum is
-    the least disturbed by other programs when there are few repeats).
-    ``threads`` sets ``torch.set_num_threads`` for the measurement and restores it after.
+    implementation per round, round k of every implementation at index k) so that load from
+    other programs hits all of them alike, and the ratio of two implementations can be taken
+    round by round. ``threads`` sets ``torch.set_num_threads`` for the measurement and restores it after.
+    ``clock`` is wall-clock time by default; ``time.process_time`` measures the CPU time of this
+    process instead, which programs running beside it do not inflate (for one thread, on the CPU).
     """
-    summary = {"median": statistics.median, "min": min}[statistic]
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -132,12 +133,21 @@ def compare(impls: Mapping[str, Factory], T: int, B: int, I: int, H: int, *, bac
             for name, model in models.items():
                 model.zero_grad(set_to_none=True)
                 xs.grad = None
-                elapsed = _run_once(model, xs, backward)
+                elapsed = _run_once(model, xs, backward, clock)
                 if round_ >= warmup:
                     times[name].append(elapsed)
-        return {name: summary(ts) for name, ts in times.items()}
+        return times
     finally:
         torch.set_num_threads(old_threads)
+
+
+def compare(impls: Mapping[str, Factory], T: int, B: int, I: int, H: int, *,
+            statistic: str = "median", **kwargs) -> dict[str, float]:
+    """Seconds per call of each implementation: the ``"median"`` or ``"min"`` of the timed calls
+    of :func:`compare_runs` (which takes the other keyword arguments). The minimum is the least
+    disturbed by other programs when there are few repeats."""
+    summary = {"median": statistics.median, "min": min}[statistic]
+    return {name: summary(ts) for name, ts in compare_runs(impls, T, B, I, H, **kwargs).items()}
 
 
 def time_lstm(impl: str | Factory, T: int, B: int, I: int, H: int, *, backward: bool = True,
@@ -187,8 +197,10 @@ def plot_benchmark(rows: Sequence[dict], *, ax=None, title: str = ""):
     names = [k for k in rows[0] if k not in ("T", "B", "I", "H", "pass")]
     x = np.arange(len(rows))
     width = 0.8 / len(names)
+    hatches = ["///", "...", "xx", "", "\\\\", "oo"]       # colour is not the only cue
     for k, name in enumerate(names):
-        ax.bar(x + (k - (len(names) - 1) / 2) * width, [r[name] for r in rows], width, label=name)
+        ax.bar(x + (k - (len(names) - 1) / 2) * width, [r[name] for r in rows], width, label=name,
+               hatch=hatches[k % len(hatches)], edgecolor="black", linewidth=0.5)
     ax.set_xticks(x, [f"B={r['B']}, H={r['H']}\n" + ("fwd" if r["pass"] == "forward" else "fwd+bwd")
                       for r in rows], fontsize="small")
     ax.set_yscale("log")
@@ -201,24 +213,25 @@ def plot_benchmark(rows: Sequence[dict], *, ax=None, title: str = ""):
 
 
 def recurrence_backward_time(T: int, *, use_unbind: bool, B: int = 16, I: int = 32,
-                             repeats: int = 5, statistic: str = "median") -> float:
+                             repeats: int = 5, statistic: str = "median",
+                             clock: Callable[[], float] = time.perf_counter) -> float:
     """Seconds (median or min of ``repeats``) of forward + backward of a tiny recurrence
     h = tanh(h + x_t) over T steps.
 
     The loop reads x_t either as ``xs[t]`` (indexing: each step's backward writes a full-size
     (T, B, I) gradient, so the backward pass costs O(T^2)) or from ``xs.unbind(0)`` (one
-    backward node for all steps: O(T)).
+    backward node for all steps: O(T)). ``clock`` as in :func:`compare_runs`.
     """
     xs = torch.randn(T, B, I, requires_grad=True)
     times = []
     for _ in range(repeats + 1):
-        start = time.perf_counter()
+        start = clock()
         h = xs.new_zeros(B, I)
         steps = xs.unbind(0) if use_unbind else (xs[t] for t in range(T))
         for x_t in steps:
             h = torch.tanh(h + x_t)
         h.sum().backward()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
         xs.grad = None
     return {"median": statistics.median, "min": min}[statistic](times[1:])
 

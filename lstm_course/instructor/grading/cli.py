@@ -94,3 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("notebook", help="your notebook, e.g. ch01_rnn.ipynb")
     c.add_argument("--timeout", type=float, default=120, help="seconds per cell (default: 120)")
     c.set_defaults(func=_check)
+
+    from lstm_course.instructor.grading.classreport import register as register_report
+
+    register_report(sub)  # `lstm-course report` (issue 20)

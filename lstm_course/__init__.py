@@ -17,7 +17,8 @@ Which chapter uses which module (``tests/test_layout.py`` checks this table agai
 imports of every notebook in ``solutions/``):
 
 CHAPTER_MODULES
-ch01_rnn          data.recall, modules.models, scratch.rnn, teach.checks, teach.plots, train
+ch01_rnn          scratch.rnn, tasks.gap_recall, teach.checks, teach.claims, teach.diagram, teach.plots,
+                  teach.rnn_mistakes, train
 ch02_forget_gate  scratch.lstm, teach.checks, teach.claims, teach.diagram
 ch03_input_gate   data.india, scratch.lstm, teach.checks, teach.claims, teach.diagram
 ch04_output_gate  data.india, scratch.lstm, teach.checks, teach.claims, teach.diagram

@@ -92,7 +92,7 @@ def plot_recall(gaps: Sequence[int], accuracies: Mapping[str, np.ndarray], *, ax
     marker, so the plot reads in grey too; the dashed grey line is chance.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 3.6))
+        _, ax = plt.subplots(figsize=(8.4, 3.6))
     for k, (label, acc) in enumerate(accuracies.items()):
         acc = np.asarray(acc, dtype=float)
         style = _STYLES[k % len(_STYLES)]
@@ -108,7 +108,8 @@ def plot_recall(gaps: Sequence[int], accuracies: Mapping[str, np.ndarray], *, ax
     ax.set_xlabel("gap (distractor steps between symbol and query)")
     ax.set_ylabel("test accuracy")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", loc="center left")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     if title:
         ax.set_title(title)
+    ax.figure.tight_layout()
     return ax

@@ -8,8 +8,9 @@ sandboxed kernel and everything it starts), and only the ``kernel`` group has li
   over it gets a process of the submission killed by the kernel's OOM killer, never one of the
   grader's, and the run reports the submission as stopped for its memory;
 * ``pids``: processes and threads together (``pids.max``);
-* ``cpu``: a share of the CPU equal to every other submission's (``cpu.weight`` / ``cpu.shares``)
-  and at most ``Limits.cpus`` cores (``cpu.max`` / ``cpu.cfs_quota_us``).
+* ``cpu``: a share of the CPU equal to every other submission's (``cpu.weight`` / ``cpu.shares``;
+  the run as a whole weighs as much as ``--jobs`` ordinary processes) and at most ``Limits.cpus``
+  cores (``cpu.max`` / ``cpu.cfs_quota_us``).
 
 Ending a submission is one operation: :meth:`SubmissionCgroup.kill` kills every process in its
 group (``cgroup.kill`` on cgroup v2, a SIGKILL to each member until none is left on v1), then
@@ -159,6 +160,18 @@ class RunCgroups:
     def __init__(self, version: int, bases: dict[str, Path]):
         self.version = version
         self.bases = bases
+
+    def weigh_as(self, jobs: int) -> None:
+        """Give the run the CPU weight of ``jobs`` ordinary processes: a group competes with the
+        machine's other processes as one, so without this every submission graded at once would
+        share one process's share of a busy machine."""
+        jobs = max(1, jobs)
+        if self.version == 2:
+            with contextlib.suppress(OSError):
+                (self.bases["unified"] / "cpu.weight").write_text(str(min(10000, 100 * jobs)))
+        else:
+            with contextlib.suppress(OSError):
+                (self.bases["cpu"] / "cpu.shares").write_text(str(1024 * jobs))
 
     def describe(self) -> str:
         if self.version == 2:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -23,6 +24,10 @@ def _grade(args: argparse.Namespace) -> int:
             submission_timeout=args.submission_timeout or Limits.submission_timeout,
             memory=int((args.memory or Limits.memory / GiB) * GiB),
         )
+    if args.scheduler:  # a Dask cluster grades; only then is Dask imported (grading/cluster.py)
+        from lstm_course.instructor.grading.cluster import grade_on_cluster
+
+        grade = functools.partial(grade_on_cluster, scheduler=args.scheduler)
     try:
         run = grade(
             args.chapter,
@@ -33,6 +38,7 @@ def _grade(args: argparse.Namespace) -> int:
             unsafe=args.unsafe,
             limits=limits,
             log=lambda msg: print(msg, file=sys.stderr, flush=True),
+            run_all=args.full,
         )
     except GradingError as err:
         print(f"lstm-course grade: {err}", file=sys.stderr)
@@ -82,6 +88,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="GiB of memory per submission, all its processes together (default: 4; per process "
         "where no cgroup is usable)",
     )
+    g.add_argument(
+        "--full",
+        action="store_true",
+        help="run every cell (nbgrader's usual run); by default the demonstrations that no test "
+        "or exercise needs are skipped, and a submission that then fails a test with a NameError "
+        "or AttributeError is graded again in full",
+    )
+    g.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:8786",
+        help="grade on the workers of this Dask cluster (one task per submission; each worker "
+        "needs the same course checkout and environment); grades.csv and feedback are written here",
+    )
     g.set_defaults(func=_grade)
 
     c = sub.add_parser(
@@ -98,3 +117,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from lstm_course.instructor.grading.classreport import register as register_report
 
     register_report(sub)  # `lstm-course report` (issue 20)
+
+    from lstm_course.instructor.grading.platforms import register as register_export
+
+    register_export(sub)  # `lstm-course export --to canvas|moodle` (issue 20)

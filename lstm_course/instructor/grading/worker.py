@@ -114,7 +114,21 @@ def grade_one(spec: dict) -> dict:
         findings = scan_notebook(nb, chapter.instructor_sources())
         result["findings"] = [str(f) for f in findings]
         result["timings"]["prepare"] = time.monotonic() - t0
-        report = autograde(spec, course, db_url, chapter, nb)
+        # fast grading (grading/fast.py): the demonstrations no test needs are left out
+        run_nb, fast_plan, skipped = nb, None, []
+        if spec.get("fast"):
+            from lstm_course.instructor.grading import fast
+
+            fast_plan = fast.plan(chapter.source)
+            run_nb, skipped = fast.prune(nb, fast_plan)
+        result["run"] = "fast" if skipped else "full"
+        result["timings"]["skipped_cells"] = len(skipped)
+        report = autograde(spec, course, db_url, chapter, run_nb)
+        if skipped and (why := fast.needs_full_run(_autograded(course, chapter, sid), fast_plan, skipped)):
+            result["run"], result["full_because"] = "full after fast", why
+            full_dir = Path(spec["run_dir"]) / "full"
+            full_dir.mkdir(exist_ok=True)
+            report = autograde({**spec, "run_dir": str(full_dir)}, course, db_url, chapter, nb)
         result["timings"]["autograde"] = time.monotonic() - t0 - result["timings"]["prepare"]
         result["events"] = report.get("events", [])
         result["timings"]["execute"] = report.get("execute_seconds")
@@ -146,6 +160,8 @@ def grade_one(spec: dict) -> dict:
     from lstm_course.instructor.grading.feedback import detail_sentence
 
     result["detail"] = detail_sentence(result)
+    if result.get("full_because"):
+        result["detail"] += f" (graded in full: in the fast run, {result['full_because']})"
     result["seconds"] = time.monotonic() - t0
     if spec.get("spawned_at"):
         result["timings"]["startup"] = _STARTED - spec["spawned_at"]
@@ -230,6 +246,12 @@ def autograde(spec: dict, course, db_url: str, chapter, nb) -> dict:
     finally:
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
     return report
+
+
+def _autograded(course, chapter, sid: str):
+    name = chapter.name
+    path = course.directory("autograded", "autograded") / sid / name / f"{name}.ipynb"
+    return nbformat.read(path, as_version=4)
 
 
 def collect(result: dict, course, db_url: str, chapter, sid: str) -> None:

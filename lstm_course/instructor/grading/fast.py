@@ -363,23 +363,25 @@ def prune(nb: NotebookNode, p: Plan) -> tuple[NotebookNode, list[str]]:
 
 
 def needs_full_run(autograded: NotebookNode, p: Plan, skipped: list[str]) -> str | None:
-    """Why a fast run's result cannot stand (a test failed with a NameError for a name a skipped
-    cell binds, or with an AttributeError), or None."""
+    """Why a fast run's result cannot stand, or None: a cell (any cell: a solution cell that fails
+    leaves its function undefined) failed with a NameError for a name a skipped cell binds, or a
+    test cell failed with an AttributeError or a NameError whose name cannot be read."""
     if not skipped:
         return None
     lost = set().union(*(p.writes[cid] for cid in skipped if cid in p.writes))
-    for c in autograded.cells:
-        if c.get("cell_type") != "code" or not _meta(c).get("grade"):
+    for i, c in enumerate(autograded.cells):
+        if c.get("cell_type") != "code":
             continue
+        test = bool(_meta(c).get("grade"))
+        where = f"test {_meta(c).get('grade_id')}" if test else f"cell {_meta(c).get('grade_id') or i + 1}"
         for o in c.get("outputs", []):
             if o.get("output_type") != "error":
                 continue
             text = " ".join([o.get("ename", ""), o.get("evalue", ""), *o.get("traceback", [])])
-            gid = _meta(c).get("grade_id", "?")
-            if "AttributeError" in text:
-                return f"test {gid} failed with an AttributeError"
+            if test and "AttributeError" in text:
+                return f"{where} failed with an AttributeError"
             if "NameError" in text:
                 missing = _NAME_ERROR.findall(text)
-                if not missing or lost.intersection(missing):
-                    return f"test {gid} failed with a NameError ({', '.join(missing) or 'name unknown'})"
+                if lost.intersection(missing) or (test and not missing):
+                    return f"{where} failed with a NameError ({', '.join(missing) or 'name unknown'})"
     return None

@@ -32,6 +32,7 @@ ch09_char_lm      data.text, tasks.charlm, tasks.probe, teach.checks, teach.clai
 ch10_variants     data.store_recall, data.tagging, modules.lstm, modules.param_count, modules.variants,
                   tasks.ablation, tasks.tagging, teach.checks, teach.claims, teach.variant_checks, train
 ch11_forecasting  data.series, tasks.forecasting, teach.checks, teach.claims
+ch12_seq2seq      data.digits, tasks.seq2seq, teach.checks, teach.claims, teach.plots
 END
 
 Heavy modules (PyTorch) are imported lazily, so ``lstm-course release`` starts fast.

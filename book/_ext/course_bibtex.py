@@ -11,6 +11,7 @@ import sphinxcontrib.bibtex.plugin
 from sphinxcontrib.bibtex.style.referencing import BracketStyle
 from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
 
+
 def _round() -> BracketStyle:
     return BracketStyle(left="(", right=")")
 
@@ -24,7 +25,25 @@ class RoundAuthorYearStyle(AuthorYearReferenceStyle):
     bracket_year: BracketStyle = dataclasses.field(default_factory=_round)
 
 
+def visit_citation(self, node):
+    """A bibliography entry as docutils writes it, but as a list item: docutils gives the entries
+    role "doc-biblioentry" inside a role="list" wrapper, and a list must hold list items (axe:
+    aria-required-children; DPUB-ARIA 1.1 deprecated doc-biblioentry for that reason)."""
+    if not isinstance(node.previous_sibling(), type(node)):
+        self.body.append('<div role="list" class="citation-list">\n')
+    self.body.append(self.starttag(node, "div", classes=[node.tagname], role="listitem"))
+
+
+def depart_citation(self, node):
+    self.body.append("</div>\n")
+    if not isinstance(node.next_node(descend=False, siblings=True), type(node)):
+        self.body.append("</div>\n")
+
+
 def setup(app):
+    from docutils import nodes
+
+    app.add_node(nodes.citation, override=True, html=(visit_citation, depart_citation))
     sphinxcontrib.bibtex.plugin.register_plugin(
         "sphinxcontrib.bibtex.style.referencing", "author_year_round", RoundAuthorYearStyle)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

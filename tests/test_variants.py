@@ -11,6 +11,7 @@ from torch import nn
 from lstm_course.data.store_recall import store_recall_batch
 from lstm_course.modules import variants as V
 from lstm_course.modules.lstm import LSTM, Layer
+from lstm_course.modules.models import set_forget_bias
 from lstm_course.modules.param_count import cell_parameters, count_parameters, parameter_count
 
 F64 = torch.float64
@@ -233,16 +234,16 @@ def test_variant_rejects_coupling_without_a_forget_gate_and_unknown_names():
 
 def test_set_forget_bias_sets_the_total_forget_bias_of_every_cell():
     model = LSTM(3, 4, num_layers=2, bidirectional=True, cell=V.variant_cell("cifg"))
-    V.set_forget_bias(model, 1.0)
+    set_forget_bias(model, 1.0)
     for cell in model.cells():
         f_bias = (cell.bias_ih + cell.bias_hh)[:4]  # CIFG packs f, g, o
         torch.testing.assert_close(f_bias, torch.ones(4))
     standard = LSTM(3, 4)
-    V.set_forget_bias(standard, 2.0)
+    set_forget_bias(standard, 2.0)
     cell = standard.cells()[0]
     torch.testing.assert_close((cell.bias_ih + cell.bias_hh)[4:8], torch.full((4,), 2.0))
     with pytest.raises(ValueError, match="no forget-gate bias"):
-        V.set_forget_bias(LSTM(3, 4, cell=V.variant_cell("nfg")), 1.0)
+        set_forget_bias(LSTM(3, 4, cell=V.variant_cell("nfg")), 1.0)
 
 
 def test_state_trace_follows_the_layer_step_by_step():

@@ -30,21 +30,38 @@ class SequenceClassifier(nn.Module):
         return self.head(out[-1])
 
 
-def set_forget_bias(lstm: nn.LSTM | nn.LSTMCell, value: float) -> None:
-    """Set the forget-gate bias of every layer to ``value`` (PyTorch packs gates i, f, g, o).
+def set_forget_bias(module: nn.Module, value: float) -> None:
+    """Set the forget-gate bias of every LSTM in ``module`` to ``value``.
 
-    PyTorch has two biases per layer, b_ih and b_hh, which add up; we put ``value`` in b_ih
-    and zero in b_hh so that their sum is ``value``.
+    Works on PyTorch's ``nn.LSTM`` and ``nn.LSTMCell`` (gates packed i, f, g, o), on the course's
+    LSTM and its cells, and on the variant cells of Chapter 10 (wherever their gates put f), and on
+    any model holding them. PyTorch keeps two biases, b_ih and b_hh, which add up: ``value`` goes
+    into b_ih and 0 into b_hh, so that their sum is ``value``. Cells without a forget gate (NFG) or
+    without biases are left alone; a module with no forget-gate bias at all is an error.
     """
-    if not isinstance(lstm, nn.LSTM | nn.LSTMCell):
-        raise TypeError(f"set_forget_bias needs an nn.LSTM or nn.LSTMCell, got {type(lstm).__name__}")
-    H = lstm.hidden_size
+    from lstm_course.modules.lstm import LSTMCell
+    from lstm_course.modules.variants import LSTMVariantCell
+
+    found = False
     with torch.no_grad():
-        for name, param in lstm.named_parameters():
-            if name.startswith("bias_ih"):
-                param[H:2 * H] = value
-            elif name.startswith("bias_hh"):
-                param[H:2 * H] = 0.0
+        for sub in module.modules():
+            if isinstance(sub, nn.LSTM | nn.LSTMCell):
+                H, k = sub.hidden_size, 1
+                biases = [(p, name.startswith("bias_ih")) for name, p in sub.named_parameters(recurse=False)
+                          if name.startswith(("bias_ih", "bias_hh"))]
+            elif isinstance(sub, LSTMVariantCell | LSTMCell) and sub.bias_ih is not None:
+                gates = sub.variant.gates if isinstance(sub, LSTMVariantCell) else "ifgo"
+                if "f" not in gates:
+                    continue
+                H, k = sub.hidden_size, gates.index("f")
+                biases = [(sub.bias_ih, True), (sub.bias_hh, False)]
+            else:
+                continue
+            for bias, is_ih in biases:
+                bias[k * H:(k + 1) * H] = value if is_ih else 0.0
+                found = True
+    if not found:
+        raise ValueError(f"{type(module).__name__} has no forget-gate bias to set")
 
 
 def scale_input_weights(rnn: nn.RNNBase, factor: float) -> None:

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstm_course.modules.lstm import Layer, LSTMCell
+from lstm_course.modules.lstm import Layer
 
 State = tuple[Tensor, ...]
 
@@ -249,33 +249,6 @@ def variant_cell(name: str) -> Callable[[int, int], nn.Module]:
 
     factory.__name__ = factory.__qualname__ = f"{name}_cell"
     return factory
-
-
-def set_forget_bias(module: nn.Module, value: float) -> None:
-    """Make the forget-gate bias of every LSTM cell in ``module`` equal to ``value``.
-
-    Works on a cell or on a whole ``lstm_course.LSTM`` (variant cells and the standard
-    :class:`lstm_course.modules.lstm.LSTMCell`). PyTorch's two biases add up, so ``value`` goes into
-    b_ih and 0 into b_hh. Cells without a forget gate (NFG) or bias are left alone; a module
-    with no forget gate at all is an error.
-    """
-    found = False
-    for cell in module.modules():
-        if isinstance(cell, LSTMVariantCell):
-            gates = cell.variant.gates
-        elif isinstance(cell, LSTMCell):
-            gates = "ifgo"
-        else:
-            continue
-        if "f" not in gates or cell.bias_ih is None:
-            continue
-        H, k = cell.hidden_size, gates.index("f")
-        with torch.no_grad():
-            cell.bias_ih[k * H:(k + 1) * H] = value
-            cell.bias_hh[k * H:(k + 1) * H] = 0.0
-        found = True
-    if not found:
-        raise ValueError(f"{type(module).__name__} has no forget-gate bias to set")
 
 
 def copy_from_torch(cell: _GatedCell, reference: nn.LSTMCell | nn.GRUCell) -> None:

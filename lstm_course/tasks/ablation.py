@@ -22,7 +22,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstm_course.data.store_recall import store_recall_batch
 from lstm_course.modules.lstm import LSTM
-from lstm_course.modules.variants import set_forget_bias, variant_cell
+from lstm_course.modules.models import set_forget_bias
+from lstm_course.modules.variants import variant_cell
 from lstm_course.seed import seed_everything
 from lstm_course.train import accuracy, fit
 

@@ -192,6 +192,25 @@ def mistaken_step_grads(dh: np.ndarray, dc: np.ndarray, cache: StepCache,
             for d, flags in COMMON_MISTAKES.items()}
 
 
+def _run_learner_step(student_fn: Callable, batch: int, input_size: int, hidden_size: int, seed: int):
+    """Call a learner's ``lstm_step_backward`` on a random step: (dh, dc, cache, W, its result).
+
+    Fails, for the learner, if it does not return five arrays or modifies its inputs.
+    """
+    from lstm_course.teach import checks
+
+    dh, dc, cache, W = random_step_case(batch, input_size, hidden_size, seed)
+    before = checks.snapshot(dh, dc, W, cache.c_prev)
+    got = student_fn(dh, dc, cache, W)
+    if not isinstance(got, tuple) or len(got) != 5:
+        raise checks.CheckFailed("lstm_step_backward should return a tuple of five arrays "
+                                 "(dW, db, dx, dh_prev, dc_prev).")
+    for label, old, new in zip(["dh", "dc", "W", "cache.c_prev"], before, [dh, dc, W, cache.c_prev],
+                               strict=True):
+        checks.check_unchanged(label, old, new)
+    return dh, dc, cache, W, got
+
+
 def check_step_gradient(student_fn: Callable, index: int, batch: int, input_size: int,
                         hidden_size: int, seed: int) -> None:
     """Test one output (0: dW, 1: db, 2: dx, 3: dh_prev, 4: dc_prev) of a learner's
@@ -202,15 +221,7 @@ def check_step_gradient(student_fn: Callable, index: int, batch: int, input_size
     from lstm_course.teach import checks
 
     name = StepGrads._fields[index]
-    dh, dc, cache, W = random_step_case(batch, input_size, hidden_size, seed)
-    before = checks.snapshot(dh, dc, W, cache.c_prev)
-    got = student_fn(dh, dc, cache, W)
-    if not isinstance(got, tuple) or len(got) != 5:
-        raise checks.CheckFailed("lstm_step_backward should return a tuple of five arrays "
-                                 "(dW, db, dx, dh_prev, dc_prev).")
-    for label, old, new in zip(["dh", "dc", "W", "cache.c_prev"], before, [dh, dc, W, cache.c_prev],
-                               strict=True):
-        checks.check_unchanged(label, old, new)
+    dh, dc, cache, W, got = _run_learner_step(student_fn, batch, input_size, hidden_size, seed)
     mistakes = {d: g[index] for d, g in mistaken_step_grads(dh, dc, cache, W).items()}
     checks.check_close(name, got[index], lstm_step_backward(dh, dc, cache, W)[index],
                        mistakes=mistakes,
@@ -410,15 +421,7 @@ def check_step_from_gates(student_step: Callable, student_cell: Callable, index:
     from lstm_course.teach import checks
 
     name = StepGrads._fields[index]
-    dh, dc, cache, W = random_step_case(batch, input_size, hidden_size, seed)
-    before = checks.snapshot(dh, dc, W, cache.c_prev)
-    got = student_step(dh, dc, cache, W)
-    if not isinstance(got, tuple) or len(got) != 5:
-        raise checks.CheckFailed("lstm_step_backward should return a tuple of five arrays "
-                                 "(dW, db, dx, dh_prev, dc_prev).")
-    for label, old, new in zip(["dh", "dc", "W", "cache.c_prev"], before, [dh, dc, W, cache.c_prev],
-                               strict=True):
-        checks.check_unchanged(label, old, new)
+    dh, dc, cache, W, got = _run_learner_step(student_step, batch, input_size, hidden_size, seed)
     right = lstm_step_backward(dh, dc, cache, W)[index]
     try:
         own_grads = student_cell(dh, dc, cache)

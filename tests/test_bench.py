@@ -21,7 +21,7 @@ def quick_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "results.json"
     proc = subprocess.run([sys.executable, "-m", "lstm_course.instructor.cli", "bench", "--quick",
                            "--json", str(out)], cwd=ROOT, env=nbgrader_env(),
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(out.read_text()), proc.stdout
 

@@ -9,7 +9,9 @@ Three tables, each a list of rows, with the machine described next to them:
    with oneDNN off (what limits the small cells);
 2. ``notebooks``: the execution time of every chapter's answer key, and of the whole book build;
 3. ``grading``: seconds per submission for plain ``nbgrader autograde`` and for
-   ``lstm-course grade`` with one and two jobs.
+   ``lstm-course grade`` with one and two jobs;
+4. ``scale`` (:mod:`lstm_course.instructor.perf.scale`): fast against ``--full`` grading for every
+   chapter, the throughput of 1 and 2 local Dask workers, and a projection for large classes.
 
 Medians over repeated runs after warm-up. ``--quick`` runs each part at its smallest size
 (to test the harness, not to measure). The full run's JSON is committed as
@@ -305,6 +307,15 @@ def targets_met(results: dict) -> list[dict]:
         cost = grading["lstm-course grade --jobs 1"] / grading["plain nbgrader autograde"]
         out.append({"target": "isolation at most 1.3x plain nbgrader per submission",
                     "measured": cost, "met": cost <= 1.3})
+    scale = results.get("scale")
+    if scale:
+        heaviest = next(r for r in scale["chapters"] if r["chapter"] == scale["heaviest"])
+        ratio = heaviest["fast_vs_plain_nbgrader"]
+        out.append({"target": f"fast grading at least 4x plain nbgrader per submission on the heaviest "
+                              f"chapter ({heaviest['chapter']})", "measured": ratio, "met": ratio >= 4})
+        speedup = scale["dask"]["speedup_2_vs_1"]
+        out.append({"target": "2 local Dask workers at least 1.7x the throughput of 1",
+                    "measured": speedup, "met": speedup >= 1.7})
     nbs = results.get("notebooks", {}).get("chapters", [])
     if nbs:
         worst = max(r["seconds"] for r in nbs)
@@ -329,18 +340,19 @@ def skeleton_course(root: Path, chapter: str, dest: Path) -> Path:
 
 
 def run(quick: bool = False, json_path: Path | None = None, parts: tuple[str, ...] = (
-        "lstm", "notebooks", "grading"), threads: int = 2) -> dict:
+        "lstm", "notebooks", "grading", "scale"), threads: int = 2) -> dict:
     """Measure ``parts`` and write the JSON. When ``json_path`` exists and only some parts are
     measured, the other parts are kept from it (with the date each part was measured)."""
     root = find_root()
     results: dict = {}
-    if json_path is not None and json_path.exists() and set(parts) != {"lstm", "notebooks", "grading"}:
+    every = {"lstm", "notebooks", "grading", "scale"}
+    if json_path is not None and json_path.exists() and set(parts) != every:
         results = json.loads(json_path.read_text())
         if results.get("quick") != quick:
             raise SystemExit(f"{json_path} holds a {'quick' if results.get('quick') else 'full'} run; "
                              "measure all parts to replace it")
     measured = results.setdefault("measured", {})   # part -> when it was measured
-    for part in ("lstm", "notebooks", "grading"):
+    for part in ("lstm", "notebooks", "grading", "scale"):
         if part in results and part not in measured:
             measured[part] = results["machine"]["date"]
     results.update({"machine": describe_machine(), "quick": quick, "threads": threads})
@@ -352,6 +364,10 @@ def run(quick: bool = False, json_path: Path | None = None, parts: tuple[str, ..
         results["notebooks"] = bench_notebooks(root, quick)
     if "grading" in parts:
         results["grading"] = bench_grading(root, quick)
+    if "scale" in parts:  # fast vs full, Dask throughput, projection (perf/scale.py)
+        from lstm_course.instructor.perf.scale import bench_scale
+
+        results["scale"] = bench_scale(root, quick, log=lambda m: print(m, file=sys.stderr, flush=True))
     measured.update({part: results["machine"]["date"] for part in parts})
     results["targets"] = targets_met(results)
     if json_path is not None:
@@ -374,6 +390,16 @@ def _summary(results: dict) -> str:
         lines.append(f"book build: {results['notebooks']['book_build_s']:.0f} s")
     for r in results.get("grading", []):
         lines.append(f"{r['method']:<32} {r['seconds_per_submission']:6.2f} s per submission")
+    scale = results.get("scale") or {}
+    for r in scale.get("chapters", []):
+        lines.append(f"{r['chapter']:<18} fast {r['fast']:6.1f} s, full {r['full']:6.1f} s, plain nbgrader "
+                     f"{r['plain_nbgrader']:6.1f} s per submission ({r['fast_vs_plain_nbgrader']:.1f}x)")
+    for workers, r in scale.get("dask", {}).get("workers", {}).items():
+        lines.append(f"Dask, {workers} local worker(s): {r['per_second']:.3f} submissions per second")
+    if scale.get("projection"):
+        lines.append(f"projection ({scale['projection']['assumption']}):")
+        lines += [f"  {r['submissions']:>6} submissions on {r['workers']:>3} two-core workers: "
+                  f"{r['hours']:8.2f} h" for r in scale["projection"]["rows"]]
     for t in results.get("targets", []):
         lines.append(f"[{'met' if t['met'] else 'NOT met'}] {t['target']}: {t['measured']:.2f}")
     return "\n".join(lines)
@@ -384,8 +410,8 @@ def register(sub) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="smallest sizes only: checks the harness, does not measure")
     parser.add_argument("--json", type=Path, default=None, help="write the results to this file")
-    parser.add_argument("--only", nargs="+", choices=["lstm", "notebooks", "grading"],
-                        default=["lstm", "notebooks", "grading"],
+    parser.add_argument("--only", nargs="+", choices=["lstm", "notebooks", "grading", "scale"],
+                        default=["lstm", "notebooks", "grading", "scale"],
                         help="run only these parts; an existing --json file keeps the others "
                              "(e.g. --only lstm --json book/bench_results.json)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the LSTM table")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -21,8 +20,10 @@ def chapters() -> list[str]:
 
 
 def nbgrader_env() -> dict[str, str]:
-    """nbgrader runs `alembic` and the kernel from PATH: put this venv's bin first."""
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    """nbgrader runs `alembic` and the kernel from PATH: this venv's bin first (the package's way)."""
+    from lstm_course.instructor.grading.course import venv_path_env
+
+    return venv_path_env()
 
 
 def run_nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:

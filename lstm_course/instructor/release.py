@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import filecmp
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import nbformat
 import yaml
+
+from lstm_course.instructor.grading.course import venv_path_env
 
 #: Tags added to exercise cells and their test cells in the student version.
 #: ``raises-exception`` lets nbclient/Jupyter Book and nbval run on past them;
@@ -190,8 +191,7 @@ def generate(root: Path, chapters: list[str], dest: Path) -> None:
             "--CourseDirectory.source_directory=source",
             "--CourseDirectory.release_directory=release",
         ]
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=env)
+        proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=venv_path_env())
         if proc.returncode != 0:
             raise RuntimeError(f"nbgrader generate_assignment failed for {', '.join(chapters)}:\n"
                                f"{proc.stderr}")

@@ -10,6 +10,7 @@ the hog would really take 100 GiB, so it is skipped with the reason.
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import threading
 import time
@@ -112,7 +113,8 @@ def test_a_memory_hog_is_stopped_and_graded_as_an_error(run):
 
 def test_the_answer_key_beside_it_keeps_full_marks(run):
     proc, rows, _, _, _ = run
-    assert rows["key"]["status"] == "graded" and rows["key"]["score"] == rows["key"]["max_score"] == "9"
+    key = rows["key"]
+    assert key["status"] == "graded" and float(key["score"]) == float(key["max_score"]) > 0, key
 
 
 def test_threads_count_against_the_submissions_process_limit(run):
@@ -122,7 +124,7 @@ def test_threads_count_against_the_submissions_process_limit(run):
     nb = nbformat.read(course / "autograded" / "thread_bomb" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "THREADS STOPPED after" in text, text[:2000]
-    assert rows["thread_bomb"]["score"] == "9", rows["thread_bomb"]
+    assert rows["thread_bomb"]["score"] == rows["thread_bomb"]["max_score"], rows["thread_bomb"]
 
 
 def test_the_machine_stays_up_and_nothing_is_left(run):
@@ -139,9 +141,7 @@ def test_the_machine_stays_up_and_nothing_is_left(run):
             if b"bytearray(2**30)" in cmdline:
                 leftovers.append(entry.name)
     assert leftovers == []
-    for point, fstype, options in cgroup._mounts():
-        for controller in ("memory", "pids", "cpu", None):
-            if (controller is None) != (fstype == "cgroup2") or (controller and controller not in options):
-                continue
-            own = Path(point) / cgroup._own_path(controller).lstrip("/")
-            assert not list(own.glob("lstm-grade-*")), f"a cgroup was left behind in {own}"
+    # This run's groups (named in its log; other grading runs may share the machine) are gone.
+    made = re.findall(r"(?:memory|pids|cpu|unified): (/sys/fs/cgroup/[^,)]+)", proc.stderr)
+    assert made, proc.stderr[-2000:]
+    assert not [path for path in made if Path(path).exists()], "a cgroup was left behind"

@@ -129,6 +129,23 @@ def wrong_answers(nb, prefix: str = ""):
     return nb
 
 
+def chapter_points(key) -> tuple[float, int, object, dict[str, float]]:
+    """The answer key's total points, number of tests, points of the tests before a cell (by grade
+    id), and points per test: the corpus follows the chapter when its exercises change."""
+    pts, order = {}, []
+    for cell in key.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id"):
+            order.append(meta["grade_id"])
+            if meta.get("grade"):
+                pts[meta["grade_id"]] = float(meta.get("points", 0))
+
+    def upto(grade_id: str) -> float:
+        return sum(pts.get(g, 0.0) for g in order[: order.index(grade_id)])
+
+    return sum(pts.values()), len(pts), upto, pts
+
+
 def write(folder: Path, name: str, nb) -> None:
     nbformat.write(nb, folder / f"{name}.ipynb")
 
@@ -140,13 +157,15 @@ def build_corpus(
     folder.mkdir(parents=True, exist_ok=True)
     key, student = strip_narrative(load("key")), strip_narrative(load("student"))
     exp: dict[str, Expect] = {}
+    full, n, upto, pts = chapter_points(key)
+    all_passed, none_passed = f"all {n} tests passed", f"0 of {n} tests passed"
 
     def add(name: str, nb, expect: Expect) -> None:
         write(folder, name, nb)
         exp[name] = expect
 
-    add("key", key, Expect("graded", 9, ("all 4 tests passed",)))
-    add("untouched", student, Expect("graded", 0, ("0 of 4 tests passed",)))
+    add("key", key, Expect("graded", full, (all_passed,)))
+    add("untouched", student, Expect("graded", 0, (none_passed,)))
     (folder / "invalid_json.ipynb").write_text('{"cells": [{"cell_type": "code", "source": ')
     exp["invalid_json"] = Expect("error", 0, ("not a valid notebook",))
     (folder / "empty.ipynb").write_text("")
@@ -158,7 +177,7 @@ def build_corpus(
 
     no_tests = copy.deepcopy(key)
     no_tests.cells = [c for c in no_tests.cells if not c.metadata.get("nbgrader", {}).get("grade")]
-    add("deleted_tests_key", no_tests, Expect("graded", 9, ("all 4 tests passed",)))
+    add("deleted_tests_key", no_tests, Expect("graded", full, (all_passed,)))
     wrong_no_tests = wrong_answers(student)
     wrong_no_tests.cells = [
         c for c in wrong_no_tests.cells if not c.metadata.get("nbgrader", {}).get("grade")
@@ -177,7 +196,7 @@ def build_corpus(
     ]
     for i, c in enumerate(dup.cells):
         c["id"] = f"dup{i}"
-    add("duplicated_tests", dup, Expect("graded", 9, ()))
+    add("duplicated_tests", dup, Expect("graded", full, ()))
     points = copy.deepcopy(student)
     for cell in points.cells:
         if cell.metadata.get("nbgrader", {}).get("grade"):
@@ -190,27 +209,37 @@ def build_corpus(
             cell.metadata["nbgrader"] = "garbage"
         elif meta and meta.get("grade"):
             del cell.metadata["nbgrader"]
-    add("broken_metadata", broken_meta, Expect("graded", 9, ()))
+    add("broken_metadata", broken_meta, Expect("graded", full, ()))
 
     # Runaway code.
     loop = set_source(
         key, "rnn_forward", "def rnn_forward(xs, h0, W_x, W_h, b):\n    while True:\n        pass\n"
     )
-    add("infinite_loop", loop, Expect("graded", 7, ("`rnn_forward_tests` exceeded the 20 s time limit",)))
+    add(
+        "infinite_loop",
+        loop,
+        Expect(
+            "graded", full - pts["rnn_forward_tests"], ("`rnn_forward_tests` exceeded the 20 s time limit",)
+        ),
+    )
     add(
         "os_exit",
         prepend(key, "grad_norms", "import os\nos._exit(3)"),
-        Expect("graded", 4, ("kernel stopped in cell `grad_norms`",)),
+        Expect("graded", upto("grad_norms"), ("kernel stopped in cell `grad_norms`",)),
     )
-    add("system_exit", prepend(key, "clip_by_norm", "import sys\nsys.exit(0)"), Expect("graded", 7, ()))
+    add(
+        "system_exit",
+        prepend(key, "clip_by_norm", "import sys\nsys.exit(0)"),
+        Expect("graded", full - pts["clip_by_norm_tests"], ()),
+    )
     add(
         "kernel_crash",
         prepend(key, "rnn_forward", "import faulthandler\nfaulthandler._sigsegv()"),
-        Expect("graded", 2, ("kernel stopped in cell `rnn_forward`",)),
+        Expect("graded", upto("rnn_forward"), ("kernel stopped in cell `rnn_forward`",)),
     )
     flood = insert_after_imports(key, "for _ in range(3000):\n    print('x' * 70_000, flush=True)")
     flood = insert_after_imports(flood, "print('y' * (200 * 2**20))")
-    add("output_flood", flood, Expect("graded", 9, ("printed more than",)))
+    add("output_flood", flood, Expect("graded", full, ("printed more than",)))
     add(
         "big_alloc",
         insert_after_imports(
@@ -226,7 +255,7 @@ for gib in (8, 5):
         print(f"{gib} GiB refused")
 """,
         ),
-        Expect("graded", 9, ()),
+        Expect("graded", full, ()),
     )
     add(
         "fork_bomb",
@@ -246,7 +275,7 @@ for p in procs[3:]:   # leave three running: the grader must clean them up
     p.wait()
 """,
         ),
-        Expect("graded", 9, ()),
+        Expect("graded", full, ()),
     )
     add(
         "kill_parent",
@@ -263,7 +292,7 @@ for pid in [os.getppid(), 1] + [int(p) for p in os.listdir("/proc") if p.isdigit
             print("kill", pid, type(err).__name__)
 """,
         ),
-        Expect("graded", 9, ()),
+        Expect("graded", full, ()),
     )
 
     # Reaching out of the sandbox.
@@ -282,7 +311,7 @@ for host in ["127.0.0.1", "localhost", socket.gethostname()]:
         print("no connection to", host, type(err).__name__)
 """,
         ),
-        Expect("graded", 9, ()),
+        Expect("graded", full, ()),
     )
     targets = [
         str(secret),
@@ -307,7 +336,7 @@ for path in {targets!r}:
         print("cannot read", path, type(err).__name__)
 """,
         ),
-        Expect("graded", 9, ()),
+        Expect("graded", full, ()),
     )
     writes = [
         str(course / "gradebook.db"),
@@ -330,7 +359,7 @@ for path in {writes!r}:
         print("cannot write", path, type(err).__name__)
 """,
         ),
-        Expect("graded", 9, ()),
+        Expect("graded", full, ()),
     )
 
     # Cheating: wrong answers that try to pass.
@@ -363,7 +392,7 @@ setattr(_tools[0], "assert_numpy_only", _quiet)
 setattr(_tools[1], "rnn_step", lambda x, h, Wx, Wh, b: x @ Wx.T + h @ Wh.T + b)
 """,
         ),
-        Expect("graded", 0, ("0 of 4 tests passed",)),
+        Expect("graded", 0, (none_passed,)),
     )
     midcall = set_source(
         key,
@@ -376,7 +405,8 @@ def rnn_step(x_t, h_prev, W_x, W_h, b):
     return x_t @ W_x.T + h_prev @ W_h.T + b
 """,
     )
-    add("patch_during_test", midcall, Expect("graded", 5, ("changed the course's tools",)))
+    lost = pts["rnn_step_tests"] + pts["rnn_forward_tests"]
+    add("patch_during_test", midcall, Expect("graded", full - lost, ("changed the course's tools",)))
     add(
         "rebind_names",
         wrong_answers(
@@ -389,7 +419,7 @@ checks = _Anything()
 ref = _Anything()
 """,
         ),
-        Expect("graded", 0, ("0 of 4 tests passed",)),
+        Expect("graded", 0, (none_passed,)),
     )
     always = wrong_answers(student)
     always = set_source(
@@ -430,7 +460,7 @@ def clip_by_norm(grads, max_norm):
     return [g * 0 for g in grads], Number(0.0)
 """,
     )
-    add("always_equal", always, Expect("graded", 0, ("0 of 4 tests passed",)))
+    add("always_equal", always, Expect("graded", 0, (none_passed,)))
     add(
         "get_ipython",
         wrong_answers(
@@ -455,18 +485,18 @@ _c.check_close = lambda *a, **k: None
     (folder / "folder_student").mkdir()
     write(folder / "folder_student", CHAPTER, key)
     (folder / "folder_student" / "notes.txt").write_text("my notes")
-    exp["folder_student"] = Expect("graded", 9, ())
+    exp["folder_student"] = Expect("graded", full, ())
     (folder / "folder_empty").mkdir()
     (folder / "folder_empty" / "readme.txt").write_text("forgot the notebook")
     exp["folder_empty"] = Expect("error", 0, ("no notebook",))
 
     # Every entry one row, ids never merged, nothing a spreadsheet would run (issue 18).
     write(folder, "lee ana", key)
-    exp["lee ana"] = Expect("graded", 9, ("all 4 tests passed",), entry="lee ana.ipynb")
+    exp["lee ana"] = Expect("graded", full, (all_passed,), entry="lee ana.ipynb")
     write(folder, "lee_ana", student)
-    exp["lee_ana"] = Expect("graded", 0, ("0 of 4 tests passed",), entry="lee_ana.ipynb")
+    exp["lee_ana"] = Expect("graded", 0, (none_passed,), entry="lee_ana.ipynb")
     write(folder, "@SUM(1+1)cmd", key)
-    exp["formula"] = Expect("graded", 9, (), entry="@SUM(1+1)cmd.ipynb")
+    exp["formula"] = Expect("graded", full, (), entry="@SUM(1+1)cmd.ipynb")
     write(folder, ".hidden_student", key)
     exp["hidden"] = Expect("error", 0, ("hidden",), entry=".hidden_student.ipynb")
     (folder / "symlinked.ipynb").symlink_to(folder / "key.ipynb")
@@ -481,7 +511,7 @@ print("ENV KEYS", sorted(os.environ))
 print("SECRET SEEN" if any("{marker}" in v for v in os.environ.values()) else "no secret in the environment")
 """,
         ),
-        Expect("graded", 9, ()),
+        Expect("graded", full, ()),
     )
     # The attack the scan used to miss: a computed dunder name and a functools.wraps fake.
     add(
@@ -506,7 +536,7 @@ setattr(_f, _name, getattr(_quiet, _name))
             "rnn_step",
             f"def rnn_step(x_t, h_prev, W_x, W_h, b):\n    raise ValueError({HTML_PAYLOAD!r})\n",
         ),
-        Expect("graded", None, ("of 4 tests passed",)),
+        Expect("graded", None, (f"of {n} tests passed",)),
     )
     # No route back to privilege: each call fails inside the sandbox (issue 18).
     add(

@@ -137,6 +137,16 @@ def check_notebook(path: Path, timeout: float = 120, out=None) -> int:
                     f"{where} raised {errors[0].get('ename')}: {errors[0].get('evalue', '')[:200]}"
                 )
 
+    # One line per exercise: an exercise with several test cells (Exercise 1.4 has four) passes
+    # when all of them pass, and its first problem is what the line says.
+    merged: dict[str, tuple[str, float, bool, str]] = {}
+    for name, points, ok, state in rows:
+        if name in merged:
+            _, before, was_ok, first = merged[name]
+            merged[name] = (name, before + points, was_ok and ok, first if not was_ok or ok else state)
+        else:
+            merged[name] = (name, points, ok, state)
+    rows = list(merged.values())
     width = max(len(r[0]) for r in rows)
     for name, points, _, state in rows:
         say(f"  {name:<{width}}  {_fmt(points):>3} point{'s' if points != 1 else ' '}  {state}")

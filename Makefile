@@ -28,7 +28,7 @@ BOOK_SOURCES := _config.yml _toc.yml intro.md $(wildcard chapters/*/*.ipynb) \
 	$(shell find book _static _templates lstm_course -type f -not -path '*/__pycache__/*' 2>/dev/null)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: venv book test nbval lint bench release check-release clean browser postgres
+.PHONY: venv book test nbval lint bench release check-release clean browser postgres sandbox
 
 venv: $(STAMP)
 
@@ -81,6 +81,12 @@ browser:
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install \
 	    -y -qq --no-install-recommends chromium chromium-driver fonts-liberation; }
 
+# The grading sandbox filters system calls with libseccomp (Debian's libseccomp2, which apt
+# itself needs, so it is nearly always there).
+sandbox:
+	@dpkg -s libseccomp2 >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libseccomp2; }
+
 # PostgreSQL for the gradebook test (it starts its own throw-away server; skipped, with the
 # reason, where PostgreSQL cannot be installed).
 postgres:
@@ -89,7 +95,7 @@ postgres:
 # Each chapter is executed once per version here (tests/test_grade_chapters.py grades the answer
 # key and the student version); the book build executes the student versions, so the tests do
 # not run nbval over the notebooks a third time. `make nbval` does, for a chapter author.
-test: $(STAMP) browser postgres $(AXE) $(BOOK)
+test: $(STAMP) browser postgres sandbox $(AXE) $(BOOK)
 	$(BIN)/ruff check lstm_course tests
 	$(BIN)/pytest -n $(JOBS) --dist loadfile tests
 

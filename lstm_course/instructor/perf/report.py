@@ -124,12 +124,15 @@ def onednn_summary(results: dict) -> str:
             f"{min(back_one):.1f} to {max(back_one):.1f} times).")
     grid = {(r["T"], r["pass"]): r["ms"]["nn.LSTM"] for r in results.get("lstm", [])
             if (r["B"], r["I"], r["H"]) == (1, 8, 64)}
-    pairs = [(T, grid[(T, p)], ms[two]) for (T, p), ms in rows.items()
-             if p == "forward + backward" and (T, p) in grid]
-    if pairs:
+    parts = []
+    for pass_ in ("forward", "forward + backward"):
+        pairs = [(T, grid[(T, p)], ms[two]) for (T, p), ms in rows.items() if p == pass_ and (T, p) in grid]
+        if pairs:
+            parts.append(f"its {pass_} took " + ", ".join(f"{g:.1f} ms (T = {T}; {a:.1f} ms alone)"
+                                                        for T, g, a in pairs))
+    if parts:
         text += (" In the grid above, where each call of `nn.LSTM` follows calls of the other "
-                 "implementations, its forward + backward at the same sizes took "
-                 + ", ".join(f"{g:.1f} ms (T = {T}; {a:.1f} ms alone)" for T, g, a in pairs) + ".")
+                 "implementations, " + "; ".join(parts) + ".")
     return text
 
 

@@ -115,7 +115,8 @@ def make_portable(nb, root: Path) -> None:
     """Rewrite the Sphinx-only roles of every markdown cell (see :func:`portable_markdown`)."""
     from pybtex.database import parse_file
 
-    bibliography = parse_file(str(root / "book" / "references.bib")).entries
+    cites = any("{cite" in cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    bibliography = parse_file(str(root / "book" / "references.bib")).entries if cites else {}
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = portable_markdown(cell.source, bibliography)

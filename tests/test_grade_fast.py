@@ -74,6 +74,21 @@ def test_demonstrations_are_kept_when_a_test_or_solution_needs_them():
     assert fast.violations(nb, plan) == []
 
 
+def test_only_what_runs_after_a_cell_or_inside_a_function_can_need_it():
+    nb = _nb(
+        ("code", "import torch"),
+        ("code", "device = pick()"),  # read by the test after it: kept
+        ("solution", "def f(x):\n    return x + offset"),  # offset: read when f is called
+        ("test", "assert f(1).to(device) == 2"),
+        ("code", "model = Net().to(device)"),  # after every reader of device: skipped
+        ("code", "offset = 1"),  # after f's definition, but f reads it when called: kept
+    )
+    plan = fast.plan(nb)
+    assert set(plan.skip) == {"c4"}, plan.skip
+    assert "offset" in fast.cell_names(nb.cells[2].source).later
+    assert fast.violations(nb, plan) == []
+
+
 def test_reads_are_names_from_outside_the_cell():
     names = fast.cell_names("x = 1\ny = x + z\ndef g(a):\n    return a + w\nq = [k for k in v]\n")
     assert names.reads == {"z", "w", "v"}

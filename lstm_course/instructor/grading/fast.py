@@ -7,10 +7,12 @@ static check over the answer key (``solutions/<ch>/<ch>.ipynb``):
 * always kept: the exercise cells (solution and test cells, hidden tests included), the first code
   cell (the imports), and every cell whose names cannot be read statically (``exec``, ``eval``,
   ``globals()``, cell magics, a ``*`` import, code that does not parse);
-* then, until nothing changes, every cell that binds a name a kept cell reads from outside itself
-  (assigns, defines, imports or deletes it, or changes it in place: ``model.w = ...``,
+* then, until nothing changes, every cell that binds a name a kept cell after it reads from outside
+  itself (assigns, defines, imports or deletes it, or changes it in place: ``model.w = ...``,
   ``d[k] = ...``, ``x += ...``, ``model.train()``, or passes it to a call, which may change it),
-  and so what that cell reads in turn. A name counts for every cell that binds it, not just the last;
+  and so what that cell reads in turn. A name counts for every cell that binds it, not just the last.
+  Names read inside a function or lambda are read when it is called, so for them a binding cell
+  anywhere counts, before or after;
 * if a kept cell reads names dynamically (``globals()``, ``exec``...), nothing is skipped.
 
 So no test or solution cell of the answer key reads a name that only a skipped cell binds
@@ -50,6 +52,7 @@ class CellNames:
     reads: set[str] = field(default_factory=set)
     mutates: set[str] = field(default_factory=set)  # names it may change in place
     imports: set[str] = field(default_factory=set)  # names it binds by importing
+    later: set[str] = field(default_factory=set)  # read by its functions and lambdas, when called
     dynamic: bool = False  # reads or binds names the check cannot see
 
 
@@ -114,6 +117,7 @@ class _Walker:
             args = _arg_names(node.args)
             self._defaults(node.args, local)
             self.expr(node.body, local | args)
+            self.out.later |= {n.id for n in ast.walk(node.body) if isinstance(n, ast.Name)} - args
             return
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             inner = set(local)
@@ -251,6 +255,8 @@ class _Walker:
         for name in inner.out.reads:
             if name not in self.bound:
                 self.out.reads.add(name)
+        # read when the function is called, whatever this cell bound before: any cell may change them
+        self.out.later |= inner.out.reads | inner.out.later
         # in-place changes a function makes to outside names happen when it is called: the
         # function's own name stands for them (a cell calling it passes through `mutate`)
         self.out.mutates |= {n for n in inner.out.binds | inner.out.mutates if n not in local}
@@ -313,14 +319,17 @@ def plan(key: NotebookNode) -> Plan:
         for cid, (i, c) in zip(ids, code, strict=True)
         if i == first or _meta(c).get("solution") or _meta(c).get("grade") or names[cid].dynamic
     }
-    needed: set[str] = set().union(*(names[cid].reads for cid in kept)) if kept else set()
+    pos = {cid: k for k, cid in enumerate(ids)}
     changed = True
     while changed:
         changed = False
+        later = set().union(*(names[q].later for q in kept)) if kept else set()
         for cid in ids:
-            if cid not in kept and writes[cid] & needed:
+            if cid in kept:
+                continue
+            after = set().union(*(names[q].reads for q in kept if pos[q] > pos[cid]))
+            if writes[cid] & (after | later):
                 kept.add(cid)
-                needed |= names[cid].reads
                 changed = True
     if any(names[cid].dynamic for cid in kept):
         return Plan({}, ids, names, writes, "a kept cell reads or binds names dynamically (exec, globals())")
@@ -329,15 +338,18 @@ def plan(key: NotebookNode) -> Plan:
 
 
 def violations(key: NotebookNode, p: Plan | None = None) -> list[str]:
-    """Names a test or solution cell of the answer key reads that a skipped cell binds or changes
-    (the static check; empty for every plan :func:`plan` makes)."""
+    """Names a test or solution cell of the answer key reads that a skipped cell before it binds or
+    changes, or that its functions read and any skipped cell binds (the static check; empty for
+    every plan :func:`plan` makes)."""
     p = p or plan(key)
-    by_skipped = set().union(*(p.writes[cid] for cid in p.skip)) if p.skip else set()
+    order = list(p.names)
     out = []
     for c in key.cells:
         cid = c.get("id")
         if c.cell_type == "code" and (_meta(c).get("solution") or _meta(c).get("grade")) and cid in p.names:
-            for name in sorted(p.names[cid].reads & by_skipped):
+            before = set().union(*(p.writes[s] for s in p.skip if order.index(s) < order.index(cid)))
+            anywhere = set().union(*(p.writes[s] for s in p.skip))
+            for name in sorted(p.names[cid].reads & before | p.names[cid].later & anywhere):
                 out.append(f"{_meta(c).get('grade_id', cid)} reads {name}, which a skipped cell binds")
     return out
 

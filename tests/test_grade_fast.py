@@ -192,8 +192,10 @@ def test_a_test_that_needs_a_skipped_cell_regrades_in_full_and_says_so(tmp_path)
     # the student's answer reads a name that only a skipped demonstration cell binds: in the fast
     # run the answer cell fails before defining its function, so its tests fail with NameError
     kept_binds = set().union(*(plan.names[cid].binds for cid in plan.kept))
-    name = sorted(n for cid in plan.skip for n in plan.names[cid].binds - kept_binds if n.isidentifier())[0]
-    sol = next(c for c in key.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    code = [c for c in key.cells if c.cell_type == "code"]
+    at, name = next((k, sorted(plan.names[c.id].binds - kept_binds)[0]) for k, c in enumerate(code)
+                    if c.id in plan.skip and plan.names[c.id].binds - kept_binds)
+    sol = next(c for c in code[at:] if c.metadata.get("nbgrader", {}).get("solution"))  # after the demo
     sol.source = f"_needs_the_demo = {name}\n" + sol.source
     course = make_course(tmp_path / "course", chapters=[chapter], fake_other=False)
     subs = tmp_path / "subs"

@@ -10,8 +10,8 @@ Implementations compared (each a factory ``(input_size, hidden_size) -> module``
 * ``"course LSTM"``: :class:`lstm_course.modules.lstm.LSTM` (a hand-written backward over the sequence);
 * ``"nn.LSTM"``: PyTorch's fused kernel (oneDNN on the CPU, cuDNN on a GPU).
 
-Run ``python -m lstm_course.teach.timing`` for the course's performance targets (forward + backward,
-float32, 2 threads). Other programs on the machine disturb timings, so :func:`compare`
+The course's performance targets and their measurement over a grid of sizes are the bench's
+(``lstm-course bench``, :mod:`lstm_course.instructor.perf.bench`). Other programs on the machine disturb timings, so :func:`compare`
 alternates between implementations and reports medians. On a machine whose cores are busy
 with other work, also set ``OMP_WAIT_POLICY=PASSIVE``: otherwise every parallel region
 (a matrix product, a tanh of a few thousand numbers) can wait a whole scheduler time slice
@@ -248,21 +248,3 @@ def onednn(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.backends.mkldnn.enabled = before
-
-
-TARGETS = {(100, 64, 64, 256): 1.25, (100, 32, 8, 64): 2.5}
-
-
-def main(repeats: int = 30, threads: int = 2) -> None:
-    """Print course LSTM / nn.LSTM (forward + backward, float32) against the targets."""
-    impls = {"course LSTM": LSTM, "nn.LSTM": nn.LSTM}
-    for (T, B, I, H), target in TARGETS.items():
-        m = compare(impls, T, B, I, H, repeats=repeats, warmup=5, threads=threads)
-        ratio = m["course LSTM"] / m["nn.LSTM"]
-        verdict = "meets" if ratio <= target else "MISSES"
-        print(f"T={T} B={B} I={I} H={H}: course {1e3 * m['course LSTM']:.2f} ms, nn.LSTM "
-              f"{1e3 * m['nn.LSTM']:.2f} ms, ratio {ratio:.2f} ({verdict} the target {target}x)")
-
-
-if __name__ == "__main__":
-    main()

@@ -11,8 +11,9 @@ Implementations compared (each a factory ``(input_size, hidden_size) -> module``
 * ``"nn.LSTM"``: PyTorch's fused kernel (oneDNN on the CPU, cuDNN on a GPU).
 
 The course's performance targets and their measurement over a grid of sizes are the bench's
-(``lstm-course bench``, :mod:`lstm_course.instructor.perf.bench`). Other programs on the machine disturb timings, so :func:`compare`
-alternates between implementations and reports medians. On a machine whose cores are busy
+(``lstm-course bench``, :mod:`lstm_course.instructor.perf.bench`). Other programs on the
+machine disturb timings, so :func:`compare` alternates between implementations and reports
+medians. On a machine whose cores are busy
 with other work, also set ``OMP_WAIT_POLICY=PASSIVE``: otherwise every parallel region
 (a matrix product, a tanh of a few thousand numbers) can wait a whole scheduler time slice
 for its second thread, which punishes step-by-step Python loops far more than ``nn.LSTM``.

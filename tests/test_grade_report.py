@@ -5,10 +5,18 @@ figures with alt text, everything from submissions escaped."""
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, grade_command
+from hostile.corpus import make_course
 
 from lstm_course.instructor.grading import classreport
 from lstm_course.instructor.grading.mistakes import write_mistakes
 from lstm_course.instructor.grading.runner import write_csv
+from lstm_course.instructor.grading.sandbox import SandboxUnavailable, detect
+from lstm_course.instructor.grading.simulate import CHAPTER, simulate_class
 
 TESTS = ["a_tests", "b_tests"]
 
@@ -73,3 +81,46 @@ def test_report_tables_from_gradebook_and_runs(tmp_path, monkeypatch):
     assert [(r["mistake"], r["count"], r["share"]) for r in rows] == [("gate-order-ifog", "2", "0.5")]
     for name in ("scores.csv", "exercises.csv", "zero_or_error.csv"):
         assert (out / name).read_text().count("\n") >= 3
+
+
+@pytest.mark.slow
+def test_simulated_class_report_recovers_the_planted_rates(tmp_path):
+    """A class made from the answer key with named mistakes planted at known rates (simulate.py),
+    graded and reported: every planted rate comes back within one student (1 / class size), the
+    students with a flipped sigmoid show up under predict_cell_state as (1 - f_t) (their slip
+    spills over), and the blank and broken submissions are listed with why."""
+    try:
+        detect()
+    except SandboxUnavailable as err:
+        pytest.skip(f"no grading sandbox here: {err}")
+    size = 20
+    course = make_course(tmp_path / "course", chapters=[CHAPTER], fake_other=False)
+    sim = simulate_class(tmp_path / "subs", root=ROOT, size=size, blank=1, not_notebook=1, syntax_error=1)
+    out = tmp_path / "grades"
+    proc = subprocess.run(grade_command(CHAPTER, tmp_path / "subs", out, "--jobs", "2"), cwd=course,
+                          capture_output=True, text=True, timeout=3600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cmd = [sys.executable, "-m", "lstm_course.instructor.cli", "report", CHAPTER, "--grades", str(out),
+           "--out", str(tmp_path / "report")]
+    proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / "report" / "mistakes.csv", newline="") as f:
+        found = {(r["test"], r["mistake"]): float(r["share"]) for r in csv.DictReader(f)}
+    tolerance = 1 / size
+    for (test, mistake), students in sim.planted.items():
+        planted = len(students) / size
+        assert abs(found.get((test, mistake), 0.0) - planted) <= tolerance + 1e-9, (test, mistake, found)
+    flipped = len(sim.planted[("sigmoid_tests", "sigmoid-sign-flipped")]) / size
+    spilled = found.get(("predict_cell_state_tests", "forget-means-keep"), 0.0)
+    assert spilled == pytest.approx(flipped, abs=1e-3)
+    with open(tmp_path / "report" / "zero_or_error.csv", newline="") as f:
+        zero = {r["student_id"]: r for r in csv.DictReader(f)}
+    for sid, kind in sim.kinds.items():
+        if kind == "blank":
+            assert zero[sid]["status"] == "graded" and zero[sid]["score"] == "0"
+        elif kind == "broken":
+            assert zero[sid]["status"] == "error" and "not a valid notebook" in zero[sid]["why"]
+        else:
+            assert sid not in zero, (sid, kind)
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "concat-order-xh" in page and 'alt="Histogram of the 20 students' in page

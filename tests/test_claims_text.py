@@ -91,3 +91,52 @@ def test_no_hand_typed_measurement_in_the_prose(chapter):
         "measured them, cite the paper they come from, or add them to ALLOWED with the reason):\n"
         + "\n".join(f"  {token!r} in: {sentence[:160]}" for token, sentence in offenders)
     )
+
+
+def _bound_names(code: str) -> set[str]:
+    """Names a code cell binds (assignments, for targets, imports, defs), read with ast."""
+    import ast
+
+    lines = [line for line in code.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_every_pasted_number_is_measured_before_the_sentence_that_shows_it(chapter):
+    """An {eval} is filled from the kernel when its Markdown cell is reached (in the book and in
+    JupyterLab's Run All): the cell that measures the number must come first."""
+    notebook = json.loads((ROOT / "solutions" / chapter / f"{chapter}.ipynb").read_text())
+    bound: set[str] = set()
+    early = []
+    for cell in notebook["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code":
+            bound |= _bound_names(source)
+        elif cell["cell_type"] == "markdown":
+            for expression in re.findall(r"\{eval\}`([^`]*)`", source):
+                name = re.match(r"[A-Za-z_]\w*", expression.strip())
+                if name and name.group(0) not in bound:
+                    early.append(expression)
+    assert not early, f"{chapter}: {{eval}} before the cell that measures it: {early}"
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_claim_cells_run_in_the_book(chapter):
+    """The book executes notebooks inline, where myst-nb drops a cell tagged remove-cell before
+    running it: a claim check there would never run. Hidden checks are remove-input + remove-output."""
+    notebook = json.loads((ROOT / "solutions" / chapter / f"{chapter}.ipynb").read_text())
+    skipped = ["".join(c["source"])[:80] for c in notebook["cells"]
+               if c["cell_type"] == "code" and "remove-cell" in c["metadata"].get("tags", [])]
+    assert not skipped, f"{chapter}: cells the book would not run (tag remove-cell): {skipped}"

@@ -167,6 +167,8 @@ def test_student_version_has_no_sphinx_only_roles(chapter):
 @pytest.mark.parametrize("chapter", chapters())
 def test_cells_the_book_hides_start_folded_in_jupyterlab(chapter):
     nb = nbformat.read(ROOT / "chapters" / chapter / f"{chapter}.ipynb", as_version=4)
-    hidden = [c for c in nb.cells if "remove-cell" in c.metadata.get("tags", [])]
+    from lstm_course.instructor.release import is_hidden_in_book
+
+    hidden = [c for c in nb.cells if is_hidden_in_book(c)]
     assert hidden, f"{chapter} has no hidden cell (the Colab set-up cell at least)"
     assert all(c.metadata.get("jupyter", {}).get("source_hidden") for c in hidden)

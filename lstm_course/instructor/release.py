@@ -135,11 +135,18 @@ def strip_demonstrations(nb):
     return nb
 
 
+def is_hidden_in_book(cell) -> bool:
+    """A cell the book does not show: ``remove-cell`` (not run either: the Colab set-up) or
+    ``remove-input`` with ``remove-output`` (run, shown nowhere: the checks of the text's claims)."""
+    tags = set(cell.metadata.get("tags", []))
+    return "remove-cell" in tags or {"remove-input", "remove-output"} <= tags
+
+
 def fold_hidden_cells(nb) -> None:
-    """Cells the book hides (``remove-cell``: claim checks, the Colab set-up) start folded in
-    JupyterLab and Jupyter Notebook too (``jupyter.source_hidden``): a click unfolds them."""
+    """Cells the book hides start folded in JupyterLab and Jupyter Notebook too
+    (``jupyter.source_hidden``): a click unfolds them."""
     for cell in nb.cells:
-        if "remove-cell" in cell.metadata.get("tags", []):
+        if is_hidden_in_book(cell):
             cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
 
 

@@ -10,7 +10,8 @@ how it prints (powers of ten with superscript digits, 8.2 × 10¹³)::
     The RNN reaches {eval}`acc_rnn` accuracy.          # in the markdown cell below
 
 Every sentence about the course's own results is also an executed check, in a cell tagged
-``remove-cell`` (hidden in the book, still run by ``make book`` and the tests)::
+``remove-input`` and ``remove-output`` (shown nowhere in the book, but run by ``make book``;
+``remove-cell`` would not do: myst-nb's inline execution drops such a cell before running it)::
 
     claim(acc_lstm > 0.95 > 0.6 > acc_rnn,
           "the LSTM keeps 0.95 accuracy at gap 80 while the RNN stays near chance")

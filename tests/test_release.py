@@ -139,21 +139,27 @@ def test_colab_cell_installs_only_on_colab_and_without_dependencies():
 def test_portable_markdown_writes_terms_and_citations_as_links_every_front_end_renders():
     from pybtex.database import parse_file
 
-    from lstm_course.instructor.release import portable_markdown
+    from lstm_course.instructor.release import glossary_terms, portable_markdown
 
     bib = parse_file(str(ROOT / "book" / "references.bib")).entries
-    text = ("An {term}`LSTM` avoids {term}`vanishing <vanishing gradient>` gradients "
+    glossary = glossary_terms(ROOT)
+    assert glossary["gru"] == "GRU" and glossary["cell state"] == "cell state"
+    text = ("An {term}`cell state` avoids {term}`vanishing <vanishing gradient>` gradients "
             "{cite:p}`hochreiter1997,pascanu2013`, as {cite:t}`hochreiter1997` showed; "
             "it reaches {eval}`acc`.")
-    assert portable_markdown(text, bib) == (
-        "An [LSTM](../../book/glossary.md#term-lstm) avoids "
+    assert portable_markdown(text, bib, glossary) == (
+        "An [cell state](../../book/glossary.md#term-cell-state) avoids "
         "[vanishing](../../book/glossary.md#term-vanishing-gradient) gradients "
         "([Hochreiter and Schmidhuber, 1997](../../book/references.md); "
         "[Pascanu et al., 2013](../../book/references.md)), as "
         "[Hochreiter and Schmidhuber (1997)](../../book/references.md) showed; it reaches {eval}`acc`."
     )
+    assert portable_markdown("a {term}`gru <GRU>`", bib, glossary) == (
+        "a [gru](../../book/glossary.md#term-GRU)")
     with pytest.raises(SystemExit, match="nokey"):
-        portable_markdown("{cite:p}`nokey`", bib)
+        portable_markdown("{cite:p}`nokey`", bib, glossary)
+    with pytest.raises(SystemExit, match="no such term"):
+        portable_markdown("{term}`no such term`", bib, glossary)
 
 
 @pytest.mark.parametrize("chapter", chapters())

@@ -79,7 +79,18 @@ def _author_year(entry) -> tuple[str, str]:
     return authors, entry.fields.get("year", "n.d.")
 
 
-def portable_markdown(text: str, bibliography) -> str:
+def glossary_terms(root: Path) -> dict[str, str]:
+    """The terms of ``book/glossary.md``'s glossary, lower-cased -> as written (Sphinx matches a
+    term case-insensitively but builds its link target from the term as written)."""
+    text = (root / "book" / "glossary.md").read_text()
+    block = text[text.index("```{glossary}"):]
+    block = block[:block.index("\n```", 3)]
+    terms = [line.strip() for line in block.splitlines()[1:]
+             if line.strip() and not line.startswith((" ", ":"))]
+    return {term.lower(): term for term in terms}
+
+
+def portable_markdown(text: str, bibliography, glossary: dict[str, str]) -> str:
     """MyST roles that only Sphinx resolves, written as plain Markdown links that every notebook
     front end renders (JupyterLab, Jupyter Notebook, Colab) and the book still links:
 
@@ -87,17 +98,21 @@ def portable_markdown(text: str, bibliography) -> str:
     * ``{cite:t}`hochreiter1997``` -> ``[Hochreiter and Schmidhuber (1997)](../../book/references.md)``,
       ``{cite:p}`...``` -> ``([Hochreiter and Schmidhuber, 1997](../../book/references.md))``.
 
-    ``bibliography`` maps bib keys to pybtex entries (``book/references.bib``). ``{eval}`` roles
+    ``bibliography`` maps bib keys to pybtex entries (``book/references.bib``), ``glossary`` the
+    glossary's terms (:func:`glossary_terms`). ``{eval}`` roles
     stay: the book and JupyterLab (jupyterlab-myst) both fill them in from the kernel.
     """
-    from docutils.nodes import make_id
+    from sphinx.util.nodes import _make_id  # how Sphinx makes a glossary term's id
 
     def replace(match: re.Match) -> str:
         role, body = match.groups()
         if role == "term":
             shown, _, target = body.partition(" <")
-            target = target.rstrip(">") if target else shown
-            return f"[{shown}]({BOOK_FROM_CHAPTER}/glossary.md#{make_id('term-' + target)})"
+            target = " ".join((target.rstrip(">") if target else shown).split())  # may span lines
+            if target.lower() not in glossary:
+                raise SystemExit(f"lstm-course release: {target!r} is not a term of book/glossary.md")
+            anchor = _make_id("term-" + glossary[target.lower()])
+            return f"[{shown}]({BOOK_FROM_CHAPTER}/glossary.md#{anchor})"
         refs = f"{BOOK_FROM_CHAPTER}/references.md"
         cited = []
         for key in (k.strip() for k in body.split(",")):
@@ -115,11 +130,12 @@ def make_portable(nb, root: Path) -> None:
     """Rewrite the Sphinx-only roles of every markdown cell (see :func:`portable_markdown`)."""
     from pybtex.database import parse_file
 
-    cites = any("{cite" in cell.source for cell in nb.cells if cell.cell_type == "markdown")
-    bibliography = parse_file(str(root / "book" / "references.bib")).entries if cites else {}
+    markdown = "".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    bibliography = parse_file(str(root / "book" / "references.bib")).entries if "{cite" in markdown else {}
+    glossary = glossary_terms(root) if "{term}" in markdown else {}
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            cell.source = portable_markdown(cell.source, bibliography)
+            cell.source = portable_markdown(cell.source, bibliography, glossary)
 
 
 def strip_demonstrations(nb):

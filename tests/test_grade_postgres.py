@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 from conftest import grade_command
-from hostile.corpus import CHAPTER, load, make_course, strip_narrative, write
+from hostile.corpus import CHAPTER, chapter_points, load, make_course, strip_narrative, write
 
 from lstm_course.instructor.grading.course import postgres_driver
 from lstm_course.instructor.grading.sandbox import SandboxUnavailable, detect
 
 pytestmark = pytest.mark.slow
+FULL = chapter_points(load("key"))[0]  # the answer key's points
 
 
 def _pg_bin(name: str) -> str | None:
@@ -115,14 +116,14 @@ def test_grade_flow_with_a_postgresql_gradebook(tmp_path, postgres_url):
     assert "postgresql+psycopg2://postgres@/gradebook" in proc.stderr
     rows = _rows(tmp_path / "out")
     assert {sid: (r["status"], float(r["score"])) for sid, r in rows.items()} == {
-        "key": ("graded", 9.0),
+        "key": ("graded", FULL),
         "untouched": ("graded", 0.0),
         "broken": ("error", 0.0),
     }
     assert not (course / "gradebook.db").exists(), "SQLite was used instead of PostgreSQL"
     with Gradebook(postgres_driver(postgres_url), "lstm-course-test") as gb:
         scores = {s.student.id: float(s.score) for s in gb.assignment_submissions(CHAPTER)}
-    assert scores == {"key": 9.0, "untouched": 0.0, "broken": 0.0}
+    assert scores == {"key": FULL, "untouched": 0.0, "broken": 0.0}
 
     # The same gradebook named in nbgrader_config.py instead of on the command line.
     config = course / "nbgrader_config.py"
@@ -133,7 +134,8 @@ def test_grade_flow_with_a_postgresql_gradebook(tmp_path, postgres_url):
     cmd = cmd[: cmd.index("--db-url")]
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert {sid: float(r["score"]) for sid, r in _rows(tmp_path / "out").items()} == {"key": 9.0, "late": 9.0}
+    scores = {sid: float(r["score"]) for sid, r in _rows(tmp_path / "out").items()}
+    assert scores == {"key": FULL, "late": FULL}
     with Gradebook(postgres_driver(postgres_url), "lstm-course-test") as gb:
-        assert float(gb.find_submission(CHAPTER, "late").score) == 9.0
+        assert float(gb.find_submission(CHAPTER, "late").score) == FULL
         assert len(gb.students) == 4

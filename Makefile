@@ -92,8 +92,8 @@ sandbox:
 postgres:
 	@bash .ci/install-postgres.sh
 
-# Each chapter is executed once per version here (tests/test_grade_chapters.py grades the answer
-# key and the student version); the book build executes the student versions, so the tests do
+# Each chapter is executed once per version here (tests/test_grade_fast.py grades the answer
+# key and the student version, in full and fast); the book build executes the student versions, so the tests do
 # not run nbval over the notebooks a third time. `make nbval` does, for a chapter author.
 test: $(STAMP) browser postgres sandbox $(AXE) $(BOOK)
 	$(BIN)/ruff check lstm_course tests

@@ -1,8 +1,11 @@
 """Fast grading (lstm_course/instructor/grading/fast.py): which cells a grading run may skip.
 
 The static check over every chapter's answer key, the rules on small notebooks, and (slow)
-the same rows fast and ``--full``: answer key and student version of every chapter, and a
-submission whose test needs a skipped cell, which is re-graded in full and says so.
+every chapter through ``lstm-course grade``, ``--full`` and fast: the answer key earns full
+marks and no cell of it raises, the untouched student version earns 0, neither is flagged, and
+the fast run gives the same rows; and a submission whose test needs a skipped cell, which is
+re-graded in full and says so. This is where ``make test`` executes each chapter, once per
+version in full (the book build executes the student versions too).
 """
 
 from __future__ import annotations
@@ -175,9 +178,30 @@ def test_answer_key_and_student_version_score_the_same_fast_and_full(tmp_path, c
     (subs / "untouched.ipynb").write_bytes((ROOT / "chapters" / chapter / f"{chapter}.ipynb").read_bytes())
     quick = _rows(course, chapter, subs, tmp_path / "fast")
     full = _rows(course, chapter, subs, tmp_path / "full", "--full")
+    key, blank = full["answer_key"], full["untouched"]
+
+    def why(out: str, student: str) -> str:
+        page = (tmp_path / out / "feedback" / f"{student}.html").read_text()
+        return f"{full[student]['detail']}\n{page[page.find('<table>'):][:3000]}"
+
+    assert float(key["max_score"]) > 0, f"{chapter} has no graded test cells"
+    assert key["status"] == "graded" and float(key["score"]) == float(key["max_score"]), (
+        why("full", "answer_key"))
+    assert key["detail"].startswith("all ") and key["detail"].endswith(" tests passed"), (
+        why("full", "answer_key"))
+    assert blank["status"] == "graded" and float(blank["score"]) == 0, why("full", "untouched")
+    assert "pending review" not in blank["detail"] and "kernel stopped" not in blank["detail"]
+    report = str(full) + str(quick)
+    assert "GuardError" not in report and "changed the course's tools" not in report, report
+    # The full run executed every cell of the answer key (once per version in make test): none raised.
+    graded_key = nbformat.read(course / "autograded" / "answer_key" / chapter / f"{chapter}.ipynb",
+                               as_version=4)
+    errors = [(cell.source[:200], out.get("ename"), out.get("evalue", "")[:300])
+              for cell in graded_key.cells if cell.cell_type == "code"
+              for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    assert not errors, f"{chapter}: cells of the answer key raised: {errors}"
+    # The fast run gives the same rows without running the demonstrations.
     assert _scores(quick) == _scores(full)
-    assert quick["answer_key"]["score"] == quick["answer_key"]["max_score"]
-    assert float(quick["untouched"]["score"]) == 0
     assert "graded in full" not in quick["answer_key"]["detail"] + quick["untouched"]["detail"]
 
 

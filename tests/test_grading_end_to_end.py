@@ -1,6 +1,6 @@
 """The real nbgrader CLI, unsandboxed, on one chapter: the answer key earns full marks, the
 untouched student notebook earns 0. (Every chapter goes through ``lstm-course grade``, which runs
-nbgrader's autograde in the sandbox, in test_grade_chapters.py; this one checks that the course
+nbgrader's autograde in the sandbox, in test_grade_fast.py; this one checks that the course
 also works with plain nbgrader, the way an instructor without the sandbox would grade.)"""
 
 from __future__ import annotations

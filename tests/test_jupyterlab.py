@@ -5,7 +5,7 @@ kernel), in headless Chromium.
 Every chapter is opened and its Markdown rendered: no raw role or directive markup may show, and
 the browser console stays free of errors. One chapter (the quickest) is also run as a student
 runs it, Run All from the menu: every code cell runs, every {eval} is filled in. Only one, because
-the book build executes every student notebook already (see tests/test_grade_chapters.py for
+the book build executes every student notebook already (see tests/test_grade_fast.py for
 how often each notebook runs in ``make test``).
 """
 

@@ -33,7 +33,7 @@ def test_release_check_names_a_stale_chapter_and_release_fixes_it(tmp_path):
     chapter = min(chapters(), key=lambda c: (ROOT / "solutions" / c / f"{c}.ipynb").stat().st_size)
     for name in ["solutions", "chapters"]:
         shutil.copytree(ROOT / name / chapter, course / name / chapter)
-    for name in ["_toc.yml", "_config.yml", "book/references.bib"]:
+    for name in ["_toc.yml", "_config.yml", "book/references.bib", "book/glossary.md"]:
         (course / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, course / name)
     source = course / "solutions" / chapter / f"{chapter}.ipynb"

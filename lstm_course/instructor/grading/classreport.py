@@ -164,6 +164,14 @@ def _figures(report: ClassReport, out: Path) -> dict[str, dict]:
     from matplotlib.ticker import MaxNLocator
 
     figs: dict[str, dict] = {}
+
+    def save(fig, key: str, name: str, alt: str) -> None:
+        """Write the figure as ``out/name`` and record it (file and alt text) under ``key``."""
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        figs[key] = {"src": name, "alt": alt}
+
     scores = [s["score"] for s in report.students.values()]
     full = max((s["max_score"] for s in report.students.values()), default=0.0) or 1.0
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
@@ -173,17 +181,12 @@ def _figures(report: ClassReport, out: Path) -> dict[str, dict]:
     ax.set_ylabel("students")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"{report.chapter}: scores of {report.size} students")
-    fig.tight_layout()
-    fig.savefig(out / "score_distribution.png", dpi=110)
-    plt.close(fig)
     counts = Counter(round(s, 6) for s in scores)
     most = ", ".join(f"{c} at {v:g}" for v, c in counts.most_common(3))
-    figs["scores"] = {
-        "src": "score_distribution.png",
-        "alt": f"Histogram of the {report.size} students' scores out of {full:g}: "
-               f"{sum(1 for s in scores if s >= full)} have full marks, {sum(1 for s in scores if s == 0)} "
-               f"have zero; the most common scores are {most}.",
-    }
+    save(fig, "scores", "score_distribution.png",
+         f"Histogram of the {report.size} students' scores out of {full:g}: "
+         f"{sum(1 for s in scores if s >= full)} have full marks, {sum(1 for s in scores if s == 0)} "
+         f"have zero; the most common scores are {most}.")
 
     fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.45 * max(1, len(report.tests))))
     labels = [t["test"] for t in report.tests][::-1]
@@ -192,14 +195,9 @@ def _figures(report: ClassReport, out: Path) -> dict[str, dict]:
     ax.bar_label(bars, labels=[f"{r:.0f}%" for r in rates], padding=3)
     ax.set_xlim(0, 110)
     ax.set_xlabel("students who passed the test (%)")
-    fig.tight_layout()
-    fig.savefig(out / "pass_rates.png", dpi=110)
-    plt.close(fig)
-    figs["pass"] = {
-        "src": "pass_rates.png",
-        "alt": "Bar chart of the share of students who passed each test: "
-               + "; ".join(f"{t['test']} {100 * t['pass_rate']:.0f}%" for t in report.tests) + ".",
-    }
+    save(fig, "pass", "pass_rates.png",
+         "Bar chart of the share of students who passed each test: "
+         + "; ".join(f"{t['test']} {100 * t['pass_rate']:.0f}%" for t in report.tests) + ".")
 
     top = sorted(report.mistakes, key=lambda m: -m["count"])[:10]
     if top:
@@ -211,14 +209,9 @@ def _figures(report: ClassReport, out: Path) -> dict[str, dict]:
         ax.set_xlabel("students")
         ax.set_xlim(0, max(values) * 1.2)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        fig.tight_layout()
-        fig.savefig(out / "mistakes.png", dpi=110)
-        plt.close(fig)
-        figs["mistakes"] = {
-            "src": "mistakes.png",
-            "alt": "Bar chart of the most common named mistakes, students per mistake: "
-                   + "; ".join(f"{m['mistake']} in {m['test']} {m['count']}" for m in top) + ".",
-        }
+        save(fig, "mistakes", "mistakes.png",
+             "Bar chart of the most common named mistakes, students per mistake: "
+             + "; ".join(f"{m['mistake']} in {m['test']} {m['count']}" for m in top) + ".")
     return figs
 
 

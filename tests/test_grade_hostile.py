@@ -176,6 +176,13 @@ def test_the_kernel_sees_none_of_the_graders_environment(run):
     assert SECRET_ENV not in text and "GITHUB_TOKEN" not in text and run.marker not in text
 
 
+def test_the_kernels_cpu_clock_is_precise(run):
+    # RLIMIT_CPU would turn on Linux's process-wide CPU timer, and time.process_time() would then
+    # only advance at the scheduler's tick (4 ms): Chapter 6's CPU-time benchmark read 0.0 ms.
+    text = _outputs(run, "environment")
+    assert "PROCESS CLOCK precise" in text, text[-2000:]
+
+
 @pytest.mark.parametrize("call", sorted(ESCAPE_EXPECT))
 def test_escape_and_tampering_calls_fail_inside_the_sandbox(run, call):
     text = _outputs(run, "escape_calls")

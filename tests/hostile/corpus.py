@@ -498,6 +498,14 @@ _c.check_close = lambda *a, **k: None
 import os
 print("ENV KEYS", sorted(os.environ))
 print("SECRET SEEN" if any("{marker}" in v for v in os.environ.values()) else "no secret in the environment")
+import resource, time
+print("RLIMIT_CPU", resource.getrlimit(resource.RLIMIT_CPU))
+_ticks = []
+for _ in range(20):
+    _t = time.process_time()
+    sum(i * i for i in range(2000))
+    _ticks.append(time.process_time() - _t)
+print("PROCESS CLOCK", "precise" if min(_ticks) > 0 else "tick-quantised", min(_ticks))
 """,
         ),
         Expect("graded", full, ()),

@@ -39,7 +39,6 @@ PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 RLIMITS = {
     "as": "RLIMIT_AS",
-    "cpu": "RLIMIT_CPU",
     "nproc": "RLIMIT_NPROC",
     "fsize": "RLIMIT_FSIZE",
     "nofile": "RLIMIT_NOFILE",

@@ -64,10 +64,6 @@ class Limits:
     output: int = 8 * MiB  # text and images it may send back, for the whole notebook
     open_files: int = 1024
 
-    @property
-    def cpu_seconds(self) -> int:
-        return int(self.submission_timeout) + 30
-
     def address_space(self, per_submission: bool) -> int:
         """RLIMIT_AS of each process: with a cgroup holding the total, enough for PyTorch's
         reservations; without one, the memory limit itself (the only memory limit there is)."""
@@ -269,7 +265,10 @@ class SandboxSpec:
             "syscalls": {name: syscalls.number(name) for name in ("pivot_root", "capset")},
             "limits": {
                 "as": limits.address_space(bool(self.cgroup_procs)),
-                "cpu": [limits.cpu_seconds, limits.cpu_seconds + 5],
+                # No RLIMIT_CPU: it turns on Linux's process-wide CPU timer, after which
+                # time.process_time() only advances at the scheduler's tick (4 ms), and a
+                # notebook's CPU-time measurements read 0. CPU time is bounded anyway: the wall-clock
+                # timeouts end the PID namespace, and the cgroup caps the rate at `cpus` cores.
                 "nproc": limits.processes,
                 "fsize": limits.file_size,
                 "nofile": limits.open_files,

@@ -64,7 +64,11 @@ from torch.nn.utils.rnn import PackedSequence
 
 from lstm_course.modules.fused import lstm_sequence
 
+#: The state one cell carries from step to step: (h, c) for an LSTM cell, (h,) for a GRU cell.
 State = tuple[Tensor, ...]
+#: The final state ``nn.LSTM`` (and :class:`LSTM`) returns: ``(h_n, c_n)``, each
+#: ``(layers * directions, batch, hidden)``; the tasks carry it between chunks and into decoders.
+LSTMState = tuple[Tensor, Tensor]
 
 
 class LSTMCell(nn.Module):

@@ -44,9 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstm_course.modules.lstm import Layer
-
-State = tuple[Tensor, ...]
+from lstm_course.modules.lstm import Layer, State
 
 
 @dataclass(frozen=True)

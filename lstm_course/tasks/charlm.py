@@ -22,11 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from lstm_course.modules.lstm import LSTMState
 from lstm_course.modules.models import set_forget_bias
 from lstm_course.train import progress
 from lstm_course.vocab import Vocab
-
-State = tuple[torch.Tensor, torch.Tensor]
 
 
 class CharLM(nn.Module):
@@ -43,7 +42,7 @@ class CharLM(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
         set_forget_bias(self.lstm, 1.0)
 
-    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    def forward(self, x: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
         out, state = self.lstm(self.embedding(x), state)
         return self.head(out), state
 
@@ -62,13 +61,13 @@ def get_chunk(source: torch.Tensor, i: int, seq_len: int) -> tuple[torch.Tensor,
     return source[i:i + L], source[i + 1:i + 1 + L]
 
 
-def detach_state(state: State) -> State:
+def detach_state(state: LSTMState) -> LSTMState:
     """The same values, cut from the graph that produced them."""
     return tuple(s.detach() for s in state)
 
 
 def tbptt_step(model: CharLM, optimiser: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               state: State | None, clip: float = 1.0) -> tuple[float, State]:
+               state: LSTMState | None, clip: float = 1.0) -> tuple[float, LSTMState]:
     """One truncated-BPTT update on the chunk (x, y) from ``state``; returns the mean loss (nats
     per character) and the new state, detached."""
     if state is not None:

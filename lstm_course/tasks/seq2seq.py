@@ -28,10 +28,10 @@ import torch
 from torch import nn
 
 from lstm_course.data.digits import BOS, EOS, VOCAB_SIZE, reverse_batch
+from lstm_course.modules.lstm import LSTMState
 from lstm_course.modules.models import set_forget_bias
 from lstm_course.train import progress
 
-State = tuple[torch.Tensor, torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -57,7 +57,7 @@ class Seq2Seq(nn.Module):
         set_forget_bias(self.encoder, 1.0)
         set_forget_bias(self.decoder, 1.0)
 
-    def _run(self, lstm: nn.LSTM, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+    def _run(self, lstm: nn.LSTM, x: torch.Tensor, state: LSTMState | None) -> tuple[torch.Tensor, LSTMState]:
         p = self.recurrent_dropout
         if not (self.training and p > 0):
             return lstm(x, state)
@@ -73,12 +73,12 @@ class Seq2Seq(nn.Module):
             outputs.append(out)
         return torch.cat(outputs), (h, c)
 
-    def encode(self, src: torch.Tensor) -> State:
+    def encode(self, src: torch.Tensor) -> LSTMState:
         """src: (S, batch) -> the encoder's final state (h, c), each (1, batch, hidden)."""
         _, state = self._run(self.encoder, self.embedding(src), None)
         return state
 
-    def decode_step(self, token: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def decode_step(self, token: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
         """One decoder step (no dropout): token (batch,) -> logits (batch, vocab), new state."""
         out, state = self.decoder(self.embedding(token).unsqueeze(0), state)
         return self.head(out[0]), state

@@ -10,6 +10,8 @@ from lstm_course.data.languages import (
     COUNTRIES,
     INDEX,
     LANGUAGES,
+    MOVE,
+    QUESTION,
     VOCAB,
     filler,
     language_batch,
@@ -53,6 +55,16 @@ def test_a_language_sentence_names_the_country_then_filler_then_the_question():
     assert words[:5] == ["i", "stay", "in", "india", "."] and words[-2:] == ["i", "speak"]
     assert len(words) == 12 + 7
     assert not set(words[5:-2]) & (set(COUNTRIES) | set(LANGUAGES))
+
+
+def test_a_move_names_a_second_country_in_words_of_the_vocabulary():
+    words = language_sentence("india", 5, np.random.default_rng(3), moved_to="japan")
+    assert all(w in INDEX for w in words) and all(w in INDEX for w in MOVE)
+    assert words[10:10 + len(MOVE) + 2] == [*MOVE, "japan", "."]
+    assert [w for w in words if w in COUNTRIES] == ["india", "japan"]
+    assert len(words) == 2 * 5 + 7 + len(MOVE) + 2 and words[-2:] == list(QUESTION)
+    # without a move, the words and the random draws are those of the plain sentence
+    assert language_sentence("india", 5, np.random.default_rng(3)) == words[:10] + list(QUESTION)
 
 
 def test_filler_has_exactly_the_requested_length_even_zero():

@@ -1,17 +1,24 @@
-"""The running example: "I stay in India. ... many sentences ... I speak ___" with a hand-set LSTM.
+"""The running example of Chapters 3 and 4: "i stay in india . ... i speak ___" read by a hand-set LSTM.
 
-A story names a country, then rambles on with filler sentences, then ends with "I speak"; the
-blank is the country's language. The cell that solves it is set by hand, one hidden unit per
-country, so every number can be read (gate order i, f, g, o as in PyTorch; the weights read
-[h_{t-1}, x_t] but ignore h_{t-1}):
+The story and its words are those of :mod:`lstm_course.data.languages` (the task Chapter 8
+trains on): "i stay in <country> .", ``n_filler`` words of grammar sentences, optionally a move
+("i arrived in <country> ." and more filler), then "i speak"; the blank is the language of the
+last country named. Inputs are one-hot vectors over ``languages.VOCAB``.
 
-* input gate i_t: open (about 1) on a country word, shut (about 0) on every other word;
+The cell that solves it is set by hand so that every number can be read. It knows the first
+four countries of ``languages.COUNTRIES`` (``COUNTRIES``: india, france, germany, spain), one
+hidden unit each, which keeps its heatmaps small; every other word of the vocabulary, the other
+four countries included, is filler to it. Gate order i, f, g, o as in PyTorch; the weights read
+[h_{t-1}, x_t] but ignore h_{t-1}:
+
+* input gate i_t: open (about 1) on one of its country words, shut (about 0) on every other word;
 * candidate c~_t: about +1 in the unit of the country just read, 0 elsewhere;
-* forget gate f_t: about 1 (keep) on every word except a country word, where it is about 0
+* forget gate f_t: about 1 (keep) on every word except its country words, where it is about 0
   (the context changed: erase the old country before writing the new one);
 * output gate o_t: open only on the word "speak", so the memory stays hidden until it is needed.
 
-The read-out turns h_t into language probabilities: softmax(gain * h_t), language j for unit j.
+The read-out turns h_t into language probabilities: softmax(gain * h_t), ``LANGUAGES[j]`` for
+unit j.
 """
 
 from __future__ import annotations
@@ -20,42 +27,29 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lstm_course.data import languages
 from lstm_course.scratch import lstm as numpy_lstm
 
-COUNTRIES = ("India", "France", "Germany", "Japan")
-LANGUAGES = ("Hindi", "French", "German", "Japanese")
+#: The countries the hand-set cell has a unit for: the first four of ``languages.COUNTRIES``.
+COUNTRIES: tuple[str, ...] = tuple(languages.COUNTRIES)[:4]
+#: Their languages, in the same order (``languages.COUNTRIES[c]``): unit j answers LANGUAGES[j].
+LANGUAGES: tuple[str, ...] = tuple(languages.COUNTRIES[c] for c in COUNTRIES)
 
-FILLER = (
-    "the weather was hot all summer .",
-    "we went to the market on foot .",
-    "my friends play cricket on sundays .",
-    "the train was late again .",
-    "i read a long book about trees .",
-    "it rained for three days .",
-    "our street has a small school .",
-    "my sister cooks every evening .",
-)
-OPENING, MOVE, ENDING = "i stay in {} .", "then i moved to {} .", "i speak"
-
-VOCAB: tuple[str, ...] = tuple(dict.fromkeys(
-    [*COUNTRIES, *" ".join([OPENING, MOVE, ENDING, *FILLER]).replace("{}", "").split()]))
-INDEX = {word: k for k, word in enumerate(VOCAB)}
+VOCAB, INDEX = languages.VOCAB, languages.INDEX
 
 
 def story(country: str, n_filler: int, rng: np.random.Generator, *,
           moved_to: str | None = None) -> list[str]:
-    """Tokens of one story: the country, ``n_filler`` filler sentences, then "i speak".
+    """Words of one story (``languages.language_sentence``): the country, ``n_filler`` filler
+    words, then "i speak".
 
-    With ``moved_to``, a second country follows the filler, then ``n_filler`` more sentences.
+    With ``moved_to``, "i arrived in <moved_to> ." follows the filler, then ``n_filler`` more
+    filler words. Both countries must be among ``COUNTRIES`` (the cell has no unit for others).
     """
-    def filler() -> list[str]:
-        picks = rng.integers(0, len(FILLER), size=n_filler)
-        return [w for k in picks for w in FILLER[k].split()]
-
-    tokens = OPENING.format(country).split() + filler()
-    if moved_to is not None:
-        tokens += MOVE.format(moved_to).split() + filler()
-    return tokens + ENDING.split()
+    for name in (country, moved_to):
+        if name is not None and name not in COUNTRIES:
+            raise ValueError(f"the hand-set cell knows the countries {COUNTRIES}, not {name!r}")
+    return languages.language_sentence(country, n_filler, rng, moved_to=moved_to)
 
 
 def one_hot(tokens: Sequence[str]) -> np.ndarray:
@@ -67,7 +61,8 @@ def one_hot(tokens: Sequence[str]) -> np.ndarray:
 
 def hand_set_weights(strength: float = 20.0,
                      forget_bias: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Packed W: (4H, H + V) and b: (4H,) for the cell described above (H = len(COUNTRIES)).
+    """Packed W: (4H, H + V) and b: (4H,) for the cell described above (H = len(COUNTRIES),
+    V = len(VOCAB)).
 
     ``strength`` s sets how hard the gates switch: a gate reads +s/2 or -s/2, so it is
     sigmoid(s/2) open and sigmoid(-s/2) shut. ``forget_bias`` forces the forget gate: its

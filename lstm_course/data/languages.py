@@ -1,4 +1,9 @@
-"""The "I stay in India ... I speak ___" task: name a country, ramble on, ask for its language.
+"""The "I stay in India ... I speak ___" story: name a country, ramble on, ask for its language.
+
+This module is the story's single vocabulary: its countries and their languages, the opening,
+the question, the move sentence and the filler stream. Chapter 8 trains networks on it
+(``language_batch``); the hand-set cell of Chapters 3 and 4 (:mod:`lstm_course.data.india`)
+reads the same words.
 
 A sequence is::
 
@@ -11,6 +16,10 @@ each followed by "." (the "." count as words), so it may start and end mid-sente
 names a country or a language. The country is the only clue, ``n_filler + 3`` steps before
 the last word, so the task measures memory across a gap of words that do not matter for the
 answer.
+
+With ``moved_to``, :func:`language_sentence` tells of a move: after the filler comes
+``i arrived in <moved_to> .`` (``MOVE``, words the filler also uses) and ``n_filler`` more filler
+words, and the answer is the language of the second country.
 
 Inputs are one-hot vectors over ``VOCAB`` (time-major, like :mod:`lstm_course.data.recall`),
 so any ``SequenceClassifier`` can read them.
@@ -30,6 +39,8 @@ COUNTRIES = {
 }
 LANGUAGES = tuple(COUNTRIES.values())
 OPENING, QUESTION = ("i", "stay", "in"), ("i", "speak")
+#: "i arrived in <country> .": the speaker moves (only grammar words, so ``VOCAB`` is unchanged).
+MOVE = ("i", "arrived", "in")
 
 _GRAMMAR_WORDS = (
     *tagging.DETERMINERS, *tagging.NOUNS, *tagging.AMBIGUOUS_WORDS, *tagging.PAST_TRANSITIVE,
@@ -63,9 +74,17 @@ def filler(n_words: int, rng: np.random.Generator) -> list[str]:
     return [VOCAB[i] for i in stream[start:start + n_words]]
 
 
-def language_sentence(country: str, n_filler: int, rng: np.random.Generator) -> list[str]:
-    """The words of one sequence; its target is ``COUNTRIES[country]``."""
-    return [*OPENING, country, ".", *filler(n_filler, rng), *QUESTION]
+def language_sentence(country: str, n_filler: int, rng: np.random.Generator, *,
+                      moved_to: str | None = None) -> list[str]:
+    """The words of one sequence; its target is ``COUNTRIES[country]``.
+
+    With ``moved_to``, ``MOVE``, the second country, "." and ``n_filler`` more filler words
+    follow the filler; the target is then ``COUNTRIES[moved_to]``.
+    """
+    words = [*OPENING, country, ".", *filler(n_filler, rng)]
+    if moved_to is not None:
+        words += [*MOVE, moved_to, ".", *filler(n_filler, rng)]
+    return [*words, *QUESTION]
 
 
 def language_batch(batch: int, n_filler: int,

@@ -13,6 +13,7 @@ import sys
 import pytest
 from conftest import ROOT, nbgrader_env
 
+from lstm_course.instructor.perf import bench
 from lstm_course.instructor.perf import report as bench_report
 
 
@@ -55,6 +56,27 @@ def test_grading_rows_compare_plain_nbgrader_and_both_job_counts_with_equal_scor
                          "lstm-course grade --jobs 2"}
     scores = [sorted(r["scores"].values()) for r in rows.values()]
     assert scores[0] == scores[1] == scores[2] and scores[0][0] > 0
+
+
+def test_scale_part_grades_fast_full_plain_and_on_dask_with_equal_scores(quick_results):
+    from lstm_course.instructor.perf.scale import CLASS_SIZES, WORKER_COUNTS
+
+    result = quick_results[0]["scale"]
+    (row,) = result["chapters"]
+    assert row["fast"] > 0 and row["full"] > 0 and row["plain_nbgrader"] > 0
+    assert row["fast_scores"] == row["full_scores"] == row["plain_scores"] and row["fast_scores"][0] > 0
+    assert row["fast_scores"][0] == row["max_score"]
+    dask = result["dask"]
+    assert set(dask["workers"]) == {"1", "2"} and dask["scheduler_overhead_s"] > 0
+    assert dask["workers"]["1"]["scores"] == dask["workers"]["2"]["scores"]
+    assert all(s > 0 for s in dask["workers"]["1"]["scores"])
+    assert len(result["projection"]["rows"]) == len(CLASS_SIZES) * len(WORKER_COUNTS)
+    targets = {t["target"]: t for t in quick_results[0]["targets"]}
+    assert any("4x plain nbgrader" in t for t in targets) and any("1.7x" in t for t in targets)
+    marks = next(t for name, t in targets.items() if "full marks" in name)
+    assert marks["met"], marks
+    broken = {**result, "chapters": [{**row, "fast_scores": [0.0]}]}
+    assert not next(t for t in bench.targets_met({"scale": broken}) if "full marks" in t["target"])["met"]
 
 
 def test_targets_are_read_from_the_tables(quick_results):

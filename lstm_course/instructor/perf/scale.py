@@ -3,8 +3,10 @@
 ``lstm-course bench`` (part ``scale``) measures, with the answer key as every submission:
 
 * seconds per submission of ``lstm-course grade`` fast (the default) and ``--full``, and of plain
-  ``nbgrader autograde`` (no sandbox), for every chapter (``--quick``: Chapter 1's graded
-  skeleton, one submission: it checks the harness, it does not measure);
+  ``nbgrader autograde`` (no sandbox), for every chapter, with every score (the answer key must
+  earn full marks, and the untouched student version, graded untimed, 0, fast and full)
+  (``--quick``: Chapter 1's graded skeleton, one submission: it checks the harness, it does not
+  measure);
 * the throughput of a local Dask cluster (``distributed.LocalCluster``, one thread per worker
   process) with 1 and with 2 workers, grading through ``--scheduler``; and the scheduler's
   overhead per task (the round trip of an empty task);
@@ -63,6 +65,15 @@ def fast_and_full(root: Path, chapter: str, n: int, quick: bool, work: Path,
         row[f"{mode}_runs"] = sorted(r.get("run", "?") for r in run.results)
         if mode == "fast":
             row["skipped_cells"] = max(r.get("timings", {}).get("skipped_cells", 0) for r in run.results)
+    row["max_score"] = max(r["max_score"] for r in run.results)
+    # Not timed: the untouched student version, fast and full (it must earn 0 both ways, as the
+    # answer key must earn full marks both ways; make test grades it fast only).
+    blank = _class(work / f"{chapter}-blank", course / "chapters" / chapter / f"{chapter}.ipynb", 1)
+    row["blank_scores"] = {}
+    for mode, run_all in () if quick else (("fast", False), ("full", True)):
+        done = grade(chapter, blank, out=work / f"{chapter}-blank-{mode}", jobs=1, limits=limits,
+                     root=course, log=lambda _m: None, run_all=run_all)
+        row["blank_scores"][mode] = [r["score"] for r in done.results]
     notebooks = {p.stem: p for p in sorted(subs.glob("*.ipynb"))}
     seconds, scores = plain_nbgrader(course, chapter, notebooks, work / f"{chapter}-plain", timeout=300)
     row["plain_nbgrader"] = seconds / n

@@ -89,6 +89,8 @@ def test_appendix_renders_the_results(quick_results):
     assert "nn.LSTM" in bench_report.lstm_markdown(results)
     assert "lstm-course grade --jobs 2" in bench_report.grading_markdown(results)
     assert bench_report.limits_markdown(results)
+    scale = bench_report.scale_markdown(results)
+    assert "plain / fast" in scale and "submissions per second" in scale and "two-core workers" in scale
     bench_report.plot_ratios(results)
     bench_report.plot_notebook_times(results)
     bench_report.plot_grading(results)

@@ -208,6 +208,38 @@ def grading_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def scale_markdown(results: dict) -> str:
+    """Fast against full grading and plain nbgrader per chapter, Dask throughput, the projection."""
+    scale = results.get("scale")
+    if not scale:
+        return "_This results file has no measurements of grading at scale._"
+    lines = ["| chapter | fast, s per submission | `--full` | plain nbgrader | plain / fast "
+             "| cells skipped | answer key (fast, full) | student version (fast, full) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in scale["chapters"]:
+        top = r.get("max_score")
+        key = ", ".join(f"{s:g}/{top:g}" if top else f"{s:g}"
+                        for s in (r["fast_scores"][0], r["full_scores"][0]))
+        blank = r.get("blank_scores") or {}
+        student = ", ".join(f"{blank[m][0]:g}" for m in ("fast", "full") if blank.get(m)) or "–"
+        lines.append(f"| {r['chapter']} | {r['fast']:.1f} | {r['full']:.1f} | "
+                     f"{r['plain_nbgrader']:.1f} | {r['fast_vs_plain_nbgrader']:.1f}x | "
+                     f"{r.get('skipped_cells', 0)} | {key} | {student} |")
+    dask = scale["dask"]
+    workers = {int(k): v for k, v in dask["workers"].items()}
+    lines += ["", f"Through `--scheduler`, on a local Dask cluster grading {dask['submissions']} copies of "
+              f"{dask['chapter']}'s answer key (fast): "
+              + "; ".join(f"{w} worker{'s' if w > 1 else ''}: {v['per_second']:.3f} submissions per second"
+                          for w, v in sorted(workers.items()))
+              + f"; 2 workers give {dask['speedup_2_vs_1']:.2f}x the throughput of 1. The scheduler's "
+              f"round trip for an empty task: {dask['scheduler_overhead_s'] * 1000:.1f} ms.", "",
+              f"Projected wall time, assuming {scale['projection']['assumption']}:", "",
+              "| submissions | two-core workers | hours |", "|---|---|---|"]
+    lines += [f"| {r['submissions']:,} | {r['workers']} | {r['hours']:.2f} |"
+              for r in scale["projection"]["rows"]]
+    return "\n".join(lines)
+
+
 def phases(row: dict) -> tuple[float | None, float | None]:
     """Mean seconds a submission spent starting its kernel, and running its cells (or None)."""
     timings = row.get("timings", {})

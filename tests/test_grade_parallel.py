@@ -12,11 +12,13 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import grade_command
+from conftest import grade_command, nbgrader_env
 from hostile.corpus import (
     CHAPTER,
     chapter_points,
@@ -27,7 +29,6 @@ from hostile.corpus import (
     write,
 )
 
-from lstm_course.instructor.grading.runner import default_jobs
 from lstm_course.instructor.grading.sandbox import Limits, SandboxUnavailable, detect
 from lstm_course.instructor.perf.grading import measure_grading
 
@@ -164,8 +165,14 @@ def test_grade_fails_loudly_only_when_it_cannot_run(setup):
     assert _scores(base / "odd-out") == {"someone": ("0", "error")}
 
 
-def test_default_jobs_is_the_number_of_cores():
-    assert default_jobs() == len(os.sched_getaffinity(0))
+def test_default_jobs_follows_the_cores_the_grader_is_given():
+    # a grader pinned to fewer cores (taskset, a batch system's allocation) starts fewer jobs
+    cores = sorted(os.sched_getaffinity(0))
+    for given in {1, min(2, len(cores))}:
+        code = (f"import os; os.sched_setaffinity(0, {set(cores[:given])!r}); "
+                "from lstm_course.instructor.grading.runner import default_jobs; print(default_jobs())")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == str(given)
 
 
 def test_a_notebook_stops_at_its_time_budget(setup):
@@ -176,11 +183,55 @@ def test_a_notebook_stops_at_its_time_budget(setup):
     subs.mkdir()
     slow = strip_narrative(load("key"))
     for _ in range(3):
-        slow = insert_after_imports(slow, "import time\ntime.sleep(20)")
+        slow = insert_after_imports(slow, "import time\ntime.sleep(10)")
     write(subs, "slow", slow)
-    proc = _grade(course, subs, base / "budget-out", "--cell-timeout", "30", "--submission-timeout", "45")
+    proc = _grade(course, subs, base / "budget-out", "--cell-timeout", "30", "--submission-timeout", "25")
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(base / "budget-out" / "grades.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert row["status"] == "graded" and float(row["score"]) == 0
-    assert "used up its 45 s time limit" in row["detail"] and "later cells did not run" in row["detail"]
+    assert "used up its 25 s time limit" in row["detail"] and "later cells did not run" in row["detail"]
+
+
+def _running(p) -> bool:
+    import psutil
+
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE  # a zombie has ended; only its parent's wait is due
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_submission_dies_with_its_grader(setup):
+    """A grader that is killed (say, a Dask worker process) leaves no submission running on."""
+    import psutil
+
+    _sandbox_or_skip()
+    _, _, _, base = setup
+    course = make_course(base / "orphan-course", fake_other=False)
+    subs = base / "orphan"
+    subs.mkdir()
+    write(subs, "sleeper", insert_after_imports(strip_narrative(load("key")), "import time\ntime.sleep(300)"))
+    cmd = grade_command(CHAPTER, subs, base / "orphan-out", "--cell-timeout", "600")
+    grader = subprocess.Popen(cmd, cwd=course, env=nbgrader_env(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        family: list[psutil.Process] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until the submission's kernel runs
+            family = psutil.Process(grader.pid).children(recursive=True)
+            if any("ipykernel_launcher" in " ".join(p.cmdline()) for p in family if p.is_running()):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"no kernel started: {[p.cmdline() for p in family]}")
+        grader.kill()  # the grader alone: its worker, sandbox and kernel are left to themselves
+        grader.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while (alive := [p for p in family if _running(p)]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive, [p.cmdline() for p in alive]
+    finally:
+        for p in psutil.Process(os.getpid()).children(recursive=True):
+            if p.pid == grader.pid:
+                p.kill()

@@ -93,3 +93,51 @@ def test_mistakes_csv_round_trip(tmp_path):
     rows = read_mistakes(tmp_path / "mistakes.csv")
     assert [(r["test"], r["mistake"], r["message"]) for r in rows] == [
         ("t2", "gate-order-ifog", "=cmd|x"), ("t3", "", "m")]
+
+
+def _run_test_cell(chapter: str, grade_id: str, answer: str) -> checks.CheckFailed | None:
+    """Run a chapter's imports, ``answer`` in place of the solution ``grade_id``, then its tests."""
+    from conftest import ROOT
+
+    nb = nbformat.read(ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    test = next(c for c in code if c.metadata.get("nbgrader", {}).get("grade_id") == f"{grade_id}_tests")
+    scope: dict = {}
+    exec(code[0].source, scope)  # the imports
+    exec(answer, scope)
+    try:
+        exec(test.source, scope)
+    except checks.CheckFailed as err:
+        return err
+    return None
+
+
+def test_shape_hints_of_chapter_2_carry_mistake_ids():
+    def shapes(w_f: str) -> checks.CheckFailed | None:
+        answer = ("def forget_gate_shapes(batch, input_size, hidden_size):\n"
+                  "    n_z = hidden_size + input_size\n"
+                  f"    return {{'z_t': (batch, n_z), 'W_f': {w_f}, 'b_f': (hidden_size,),\n"
+                  "            'f_t': (batch, hidden_size)}\n")
+        return _run_test_cell("ch02_forget_gate", "forget_gate_shapes", answer)
+
+    assert shapes("(hidden_size, n_z)") is None
+    err = shapes("(n_z, hidden_size)")
+    assert err.mistake == "weight-in-out-layout" and "(in, out) layout" in err.mistake_description
+    err = shapes("(hidden_size, input_size)")
+    assert err.mistake == "weight-reads-x-only" and "It looks like W_f reads" in str(err)
+
+
+def test_store_bit_failures_of_chapter_3_carry_mistake_ids():
+    def weights(forget_bias: float, order: str = "ifgo") -> str:
+        rows = {"i": ([0, 20, 0], -10), "f": ([0, -20, 0], forget_bias), "g": ([0, 0, 5], 0),
+                "o": ([0, 0, 0], 10)}
+        return ("def store_bit_weights():\n"
+                f"    W = np.array({[rows[k][0] for k in order]}, dtype=float)\n"
+                f"    b = np.array({[rows[k][1] for k in order]}, dtype=float)\n"
+                "    return W, b\n")
+
+    assert _run_test_cell("ch03_input_gate", "store_bit", weights(10)) is None
+    err = _run_test_cell("ch03_input_gate", "store_bit", weights(2))  # f = 0.88 on quiet steps
+    assert err.mistake == "store-bit-leaks" and "leak" in err.mistake_description
+    err = _run_test_cell("ch03_input_gate", "store_bit", weights(10, order="figo"))
+    assert err.mistake == "gate-order-figo" and "PyTorch packs i, f, g, o" in str(err)

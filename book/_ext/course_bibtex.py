@@ -2,7 +2,9 @@
 "(Hochreiter and Schmidhuber, 1997)" with {cite:p}, i.e. sphinxcontrib-bibtex's author-year
 style with round brackets instead of its default square ones.
 
-Used through ``bibtex_reference_style: author_year_round`` in ``_config.yml``.
+Used through ``bibtex_reference_style: author_year_round`` in ``_config.yml``. The same local
+extension also ties the Performance appendix to ``book/bench_results.json``, so that a new bench
+run rebuilds that page.
 """
 
 import dataclasses
@@ -40,8 +42,17 @@ def depart_citation(self, node):
         self.body.append("</div>\n")
 
 
+def _performance_reads_the_bench(app, docname, source):
+    """The Performance appendix renders book/bench_results.json: rebuild it when that changes
+    (Sphinx otherwise re-executes a page only when the page itself changes)."""
+    if docname == "book/performance":
+        app.env.note_dependency("book/bench_results.json")
+
+
 def setup(app):
     from docutils import nodes
+
+    app.connect("source-read", _performance_reads_the_bench)
 
     app.add_node(nodes.citation, override=True, html=(visit_citation, depart_citation))
     sphinxcontrib.bibtex.plugin.register_plugin(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -32,7 +33,14 @@ from lstm_course.instructor.grading.feedback import _fmt, write_feedback
 from lstm_course.instructor.grading.mistakes import write_mistakes
 from lstm_course.instructor.grading.platforms import recognise as recognise_platform
 from lstm_course.instructor.grading.platforms import write_ids as write_platform_ids
-from lstm_course.instructor.grading.sandbox import GiB, Limits, SandboxUnavailable, choose_uid_base, detect
+from lstm_course.instructor.grading.sandbox import (
+    GiB,
+    Limits,
+    SandboxUnavailable,
+    choose_uid_base,
+    detect,
+    set_parent_death_signal,
+)
 
 CSV_HEADER = ["student_id", "chapter", "score", "max_score", "status", "detail", "submitted_as"]
 #: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
@@ -296,7 +304,7 @@ def grade(
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,
                         start_new_session=True,
-                        preexec_fn=(lambda: cgroup.join(group.procs_files("worker"))) if group else None,
+                        preexec_fn=functools.partial(_before_worker_exec, group),
                     )
                     try:
                         # a fast run that falls back to a full one may use its time twice
@@ -371,6 +379,15 @@ def csv_safe(text: str) -> str:
     """``text`` as a spreadsheet shows it, never runs it: a field that would start a formula gets
     a leading single quote (OWASP's advice against CSV injection)."""
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _before_worker_exec(group: cgroup.SubmissionCgroup | None) -> None:
+    """In a submission's worker process, before exec: into its cgroup, and die with the grader
+    (a Dask worker process that is killed must not leave its submission running to its timeout;
+    the worker's kernel in turn dies with the worker)."""
+    if group is not None:
+        cgroup.join(group.procs_files("worker"))
+    set_parent_death_signal()
 
 
 def end_submission(proc: subprocess.Popen, group: cgroup.SubmissionCgroup | None) -> None:

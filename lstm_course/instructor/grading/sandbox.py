@@ -303,7 +303,7 @@ class SandboxSpec:
         ]
 
 
-def _set_parent_death_signal() -> None:
+def set_parent_death_signal() -> None:
     """In the child, before exec: die with the grader (SIGKILL when its parent goes away)."""
     import ctypes
     import signal
@@ -377,7 +377,7 @@ class SandboxKernelManager(AsyncKernelManager):
         def before_exec() -> None:  # in the child: into the cgroup (its children follow), then
             if procs:  # die with the grader
                 cgroup.join(procs)
-            _set_parent_death_signal()
+            set_parent_death_signal()
 
         kw["preexec_fn"] = before_exec
         await super()._async_launch_kernel(kernel_cmd, **kw)

@@ -175,16 +175,22 @@ def test_default_jobs_follows_the_cores_the_grader_is_given():
         assert out.stdout.strip() == str(given)
 
 
-def test_a_notebook_stops_at_its_time_budget(setup):
+def _sleeper_course(base: Path, name: str, sleeps: list[int]) -> tuple[Path, Path]:
+    """A course and a folder with one answer key that sleeps ``sleeps`` seconds after its imports."""
     _sandbox_or_skip()
-    _, _, _, base = setup
-    course = make_course(base / "budget-course", fake_other=False)
-    subs = base / "budget"
+    course = make_course(base / f"{name}-course", fake_other=False)
+    subs = base / name
     subs.mkdir()
     slow = strip_narrative(load("key"))
-    for _ in range(3):
-        slow = insert_after_imports(slow, "import time\ntime.sleep(10)")
+    for seconds in sleeps:
+        slow = insert_after_imports(slow, f"import time\ntime.sleep({seconds})")
     write(subs, "slow", slow)
+    return course, subs
+
+
+def test_a_notebook_stops_at_its_time_budget(setup):
+    course, subs = _sleeper_course(setup[3], "budget", [10, 10, 10])
+    base = setup[3]
     proc = _grade(course, subs, base / "budget-out", "--cell-timeout", "30", "--submission-timeout", "25")
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(base / "budget-out" / "grades.csv", newline="") as f:
@@ -206,12 +212,8 @@ def test_a_submission_dies_with_its_grader(setup):
     """A grader that is killed (say, a Dask worker process) leaves no submission running on."""
     import psutil
 
-    _sandbox_or_skip()
-    _, _, _, base = setup
-    course = make_course(base / "orphan-course", fake_other=False)
-    subs = base / "orphan"
-    subs.mkdir()
-    write(subs, "sleeper", insert_after_imports(strip_narrative(load("key")), "import time\ntime.sleep(300)"))
+    course, subs = _sleeper_course(setup[3], "orphan", [300])
+    base = setup[3]
     cmd = grade_command(CHAPTER, subs, base / "orphan-out", "--cell-timeout", "600")
     grader = subprocess.Popen(cmd, cwd=course, env=nbgrader_env(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)

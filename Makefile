@@ -97,7 +97,7 @@ postgres:
 # not run nbval over the notebooks a third time. `make nbval` does, for a chapter author.
 test: $(STAMP) browser postgres sandbox $(AXE) $(BOOK)
 	$(BIN)/ruff check lstm_course tests
-	$(BIN)/pytest -n $(JOBS) --dist loadfile tests
+	$(BIN)/pytest -n $(JOBS) --dist loadfile --durations=25 tests
 
 nbval: $(STAMP)
 	$(BIN)/pytest -n $(JOBS) --nbval-lax --nbval-cell-timeout=120 solutions chapters

@@ -39,7 +39,7 @@ from lstm_course.instructor.grading.sandbox import (
     SandboxUnavailable,
     choose_uid_base,
     detect,
-    set_parent_death_signal,
+    join_and_die_with_parent,
 )
 
 CSV_HEADER = ["student_id", "chapter", "score", "max_score", "status", "detail", "submitted_as"]
@@ -304,7 +304,10 @@ def grade(
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,
                         start_new_session=True,
-                        preexec_fn=functools.partial(_before_worker_exec, group),
+                        # dies with the grader (a killed Dask worker leaves nothing running);
+                        # its kernel in turn dies with it
+                        preexec_fn=functools.partial(join_and_die_with_parent,
+                                                     group.procs_files("worker") if group else []),
                     )
                     try:
                         # a fast run that falls back to a full one may use its time twice
@@ -379,15 +382,6 @@ def csv_safe(text: str) -> str:
     """``text`` as a spreadsheet shows it, never runs it: a field that would start a formula gets
     a leading single quote (OWASP's advice against CSV injection)."""
     return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def _before_worker_exec(group: cgroup.SubmissionCgroup | None) -> None:
-    """In a submission's worker process, before exec: into its cgroup, and die with the grader
-    (a Dask worker process that is killed must not leave its submission running to its timeout;
-    the worker's kernel in turn dies with the worker)."""
-    if group is not None:
-        cgroup.join(group.procs_files("worker"))
-    set_parent_death_signal()
 
 
 def end_submission(proc: subprocess.Popen, group: cgroup.SubmissionCgroup | None) -> None:

@@ -23,6 +23,7 @@ belongs to the submission alone (loopback TCP does not cross network namespaces)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -303,7 +304,7 @@ class SandboxSpec:
         ]
 
 
-def set_parent_death_signal() -> None:
+def _set_parent_death_signal() -> None:
     """In the child, before exec: die with the grader (SIGKILL when its parent goes away)."""
     import ctypes
     import signal
@@ -312,6 +313,14 @@ def set_parent_death_signal() -> None:
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
     except Exception:  # noqa: BLE001 - best effort; the PID namespace is the real guarantee
         pass
+
+
+def join_and_die_with_parent(procs_files: list[str]) -> None:
+    """In a child before exec (the kernel, a submission's worker): into its cgroup, if there is
+    one (its children follow), and die with the process that started it."""
+    if procs_files:
+        cgroup.join(procs_files)
+    _set_parent_death_signal()
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -372,12 +381,5 @@ class SandboxKernelManager(AsyncKernelManager):
             log = open(self.kernel_log, "ab")  # noqa: SIM115 - handed to the kernel process
             kw["stdout"] = log
             kw["stderr"] = subprocess.STDOUT
-        procs = list(self.cgroup_procs)
-
-        def before_exec() -> None:  # in the child: into the cgroup (its children follow), then
-            if procs:  # die with the grader
-                cgroup.join(procs)
-            set_parent_death_signal()
-
-        kw["preexec_fn"] = before_exec
+        kw["preexec_fn"] = functools.partial(join_and_die_with_parent, list(self.cgroup_procs))
         await super()._async_launch_kernel(kernel_cmd, **kw)

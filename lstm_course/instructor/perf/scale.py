@@ -57,9 +57,12 @@ def fast_and_full(root: Path, chapter: str, n: int, quick: bool, work: Path,
     row: dict = {"chapter": chapter, "submissions": n}
     # registered in the gradebook before timing: the first run would otherwise pay for it
     ensure_assignment(Course.load(course), chapter)
-    for mode, run_all in (("fast", False), ("full", True)):
-        run = grade(chapter, subs, out=work / f"{chapter}-{mode}", jobs=1, limits=limits, root=course,
-                    log=lambda _m: None, run_all=run_all)
+    def graded(folder: Path, mode: str):
+        return grade(chapter, folder, out=work / f"{folder.name}-{mode}", jobs=1, limits=limits,
+                     root=course, log=lambda _m: None, run_all=mode == "full")
+
+    for mode in ("fast", "full"):
+        run = graded(subs, mode)
         row[mode] = run.seconds / n
         row[f"{mode}_scores"] = sorted(r["score"] for r in run.results)
         row[f"{mode}_runs"] = sorted(r.get("run", "?") for r in run.results)
@@ -68,12 +71,11 @@ def fast_and_full(root: Path, chapter: str, n: int, quick: bool, work: Path,
     row["max_score"] = max(r["max_score"] for r in run.results)
     # Not timed: the untouched student version, fast and full (it must earn 0 both ways, as the
     # answer key must earn full marks both ways; make test grades it fast only).
-    blank = _class(work / f"{chapter}-blank", course / "chapters" / chapter / f"{chapter}.ipynb", 1)
     row["blank_scores"] = {}
-    for mode, run_all in () if quick else (("fast", False), ("full", True)):
-        done = grade(chapter, blank, out=work / f"{chapter}-blank-{mode}", jobs=1, limits=limits,
-                     root=course, log=lambda _m: None, run_all=run_all)
-        row["blank_scores"][mode] = [r["score"] for r in done.results]
+    if not quick:
+        blank = _class(work / f"{chapter}-blank", course / "chapters" / chapter / f"{chapter}.ipynb", 1)
+        for mode in ("fast", "full"):
+            row["blank_scores"][mode] = [r["score"] for r in graded(blank, mode).results]
     notebooks = {p.stem: p for p in sorted(subs.glob("*.ipynb"))}
     seconds, scores = plain_nbgrader(course, chapter, notebooks, work / f"{chapter}-plain", timeout=300)
     row["plain_nbgrader"] = seconds / n

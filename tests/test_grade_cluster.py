@@ -94,7 +94,7 @@ def setup(tmp_path_factory):
     subs = base / "subs"
     subs.mkdir()
     key, student = strip_narrative(load("key")), strip_narrative(load("student"))
-    for i in range(3):
+    for i in range(2):
         write(subs, f"key{i}", key)
         write(subs, f"untouched{i}", student)
     (subs / "late.pdf").write_bytes(b"%PDF-1.4 not a notebook")
@@ -110,15 +110,16 @@ def _rows(out: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def _grade(course: Path, subs: Path, out: Path, address: str, **kw) -> subprocess.Popen:
+def _grade(course: Path, subs: Path, out: Path, address: str, env: dict | None = None,
+           **kw) -> subprocess.Popen:
     cmd = grade_command(CHAPTER, subs, out, "--cell-timeout", CELL_TIMEOUT, "--scheduler", address)
-    return subprocess.Popen(cmd, cwd=course, env=nbgrader_env(), stdout=subprocess.PIPE,
+    return subprocess.Popen(cmd, cwd=course, env=env or nbgrader_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
 def test_rows_equal_a_local_run_and_survive_a_killed_worker(setup, tmp_path):
     base, course, subs, local = setup
-    assert {r["student_id"] for r in local} == {f"{k}{i}" for k in ("key", "untouched") for i in range(3)} | {
+    assert {r["student_id"] for r in local} == {f"{k}{i}" for k in ("key", "untouched") for i in range(2)} | {
         "late"}
     cluster = Cluster(tmp_path, workers=2)
     try:
@@ -179,8 +180,10 @@ def test_without_scheduler_dask_is_not_imported():
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
 
 
-def test_an_unreachable_scheduler_is_a_clear_error(setup, tmp_path):
+def test_an_unreachable_scheduler_is_a_clear_error_after_dasks_connect_timeout(setup, tmp_path):
     _, course, subs, _ = setup
-    proc = _grade(course, subs, tmp_path / "out", f"tcp://127.0.0.1:{_free_port()}")
+    proc = _grade(course, subs, tmp_path / "out", f"tcp://127.0.0.1:{_free_port()}",
+                  env={**nbgrader_env(), "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"})
     _, err = proc.communicate(timeout=200)
     assert proc.returncode == 2 and "cannot reach the Dask scheduler" in err, err[-2000:]
+    assert "within 3 s" in err, err[-2000:]

@@ -44,7 +44,7 @@ def test_report_tables_from_gradebook_and_runs(tmp_path, monkeypatch):
         "cy<script>": {"a_tests": (0, 2), "b_tests": (0, 3)},
         "dee": {"a_tests": (0, 2), "b_tests": (0, 3)},
     }
-    monkeypatch.setattr(classreport, "_gradebook_points", lambda *a: points)
+    monkeypatch.setattr(classreport, "class_points", lambda *a: points)
     _run(tmp_path / "run1", [
         {"student_id": "ann", "score": 5, "status": "graded", "detail": "all 2 tests passed", "tests": []},
         {"student_id": "bob", "score": 0, "status": "graded", "detail": "x",

@@ -650,3 +650,26 @@ def test_grade_warns_where_no_cgroup_is_usable(tmp_path, monkeypatch):
     runner.grade(CHAPTER, tmp_path / "subs", root=course, unsafe=True, out=tmp_path / "out", log=lines.append)
     warning = next(line for line in lines if line.startswith("WARNING: no usable cgroup"))
     assert "per process only" in warning and "instructor guide" in warning
+
+
+def test_a_new_gradebook_is_stamped_as_nbgrader_stamps_it(tmp_path, monkeypatch):
+    """The record stage stamps a new gradebook in-process with the version nbgrader's own
+    ``alembic heads`` subprocess finds, and nbgrader then opens it as one of its own."""
+    from nbgrader.api import get_alembic_version
+    from sqlalchemy import create_engine, text
+
+    from lstm_course.instructor.grading.course import venv_path_env
+    from lstm_course.instructor.grading.gradebook import open_gradebook, schema_version
+
+    monkeypatch.setenv("PATH", venv_path_env()["PATH"])  # nbgrader runs `alembic` from PATH
+    assert schema_version() == get_alembic_version()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with open_gradebook(url, "course") as gb:
+        gb.update_or_create_student("ann")
+    with open_gradebook(url, "course") as gb:  # existing: left as it is
+        assert [s.id for s in gb.students] == ["ann"]
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
+            schema_version()]
+    engine.dispose()

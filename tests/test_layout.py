@@ -77,6 +77,18 @@ def test_only_the_instructor_wing_imports_nbgrader():
     assert offenders == [], f"only lstm_course/instructor may import nbgrader: {offenders}"
 
 
+def test_only_the_record_stage_opens_the_gradebook():
+    """nbgrader's Gradebook is named in one module, grading/gradebook.py (the record stage)."""
+    record = PACKAGE / "instructor" / "grading" / "gradebook.py"
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nbgrader"):
+                if any(a.name == "Gradebook" for a in node.names) and path != record:
+                    offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == [], f"only {record.relative_to(ROOT)} may open nbgrader's Gradebook: {offenders}"
+
+
 def test_learner_wing_does_not_import_the_instructor_wing():
     offenders = []
     for path in PACKAGE.rglob("*.py"):

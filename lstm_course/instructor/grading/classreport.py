@@ -24,6 +24,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lstm_course.instructor.grading.gradebook import class_points
+
 #: Okabe-Ito colours (colour-blind safe); every bar also has a hatch or a label.
 BLUE, ORANGE, GREEN = "#0072B2", "#E69F00", "#009E73"
 EXAMPLE_CHARS = 400
@@ -60,24 +62,6 @@ def _read_csv(path: Path) -> list[dict]:
         return [{k: _unquote(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def _gradebook_points(db_url: str, course_id: str, chapter: str) -> dict[str, dict[str, tuple[float, float]]]:
-    """student -> test -> (points, max points), from the gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    out: dict[str, dict[str, tuple[float, float]]] = {}
-    with Gradebook(db_url, course_id) as gb:
-        try:
-            gb.find_assignment(chapter)
-        except MissingEntry:
-            return out
-        for sub in gb.assignment_submissions(chapter):
-            points = out.setdefault(sub.student_id, {})
-            for nb in sub.notebooks:
-                for g in nb.grades:
-                    points[g.name] = (float(g.score or 0), float(g.max_score or 0))
-    return out
-
-
 def build(chapter: str, grades_dirs: list[Path], *, db_url: str, course_id: str,
           exercise_of: dict[str, str], test_order: list[str]) -> ClassReport:
     """Gather the report's tables (see the module docstring)."""
@@ -94,7 +78,7 @@ def build(chapter: str, grades_dirs: list[Path], *, db_url: str, course_id: str,
         for m in _read_csv(folder / "mistakes.csv"):
             if m.get("chapter", chapter) == chapter:
                 failures[(m["student_id"], m["test"])] = m
-    points = _gradebook_points(db_url, course_id, chapter)
+    points = class_points(db_url, course_id, chapter)
     full = None
     for sid in sorted(set(rows) | set(points)):
         row = rows.get(sid, {})

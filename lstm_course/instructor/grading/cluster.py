@@ -28,8 +28,6 @@ from pathlib import Path
 
 from lstm_course.instructor.grading.runner import GradeRun, GradingError
 
-#: Seconds to reach the scheduler and to wait for its first worker.
-CONNECT_TIMEOUT_S = 30
 #: Seconds each worker gets to answer the preflight check.
 PREFLIGHT_TIMEOUT_S = 60
 
@@ -82,6 +80,16 @@ def grade_task(payload: dict) -> dict:
     return result
 
 
+def connect_timeout() -> float:
+    """Seconds to reach the scheduler and to wait for its first worker: Dask's own setting
+    ``distributed.comm.timeouts.connect`` (30 s unless changed, for example with the environment
+    variable ``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s``)."""
+    import dask
+    from dask.utils import parse_timedelta
+
+    return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="s"))
+
+
 def grade_on_cluster(
     chapter: str,
     submissions: Path,
@@ -108,11 +116,12 @@ def grade_on_cluster(
     from lstm_course.instructor.grading.course import Course, redact, venv_path_env
     from lstm_course.instructor.grading.discover import DiscoveryError, discover
     from lstm_course.instructor.grading.feedback import write_feedback
+    from lstm_course.instructor.grading.gradebook import record_zero
     from lstm_course.instructor.grading.mistakes import write_mistakes
     from lstm_course.instructor.grading.notebook import ChapterSource
     from lstm_course.instructor.grading.runner import _error_result, ensure_assignment, write_csv
     from lstm_course.instructor.grading.sandbox import Limits
-    from lstm_course.instructor.grading.worker import max_score, record_zero
+    from lstm_course.instructor.grading.worker import max_score
     from lstm_course.instructor.release import chapter_names, find_root
 
     t0 = time.monotonic()
@@ -126,13 +135,15 @@ def grade_on_cluster(
     limits = limits or Limits(cell_timeout=course.cell_timeout or Limits.cell_timeout)
     out = (out or Path.cwd() / "grades" / chapter).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    wait = connect_timeout()
     try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        client = Client(scheduler, timeout=wait, set_as_default=False)
     except (OSError, TimeoutError) as err:
-        raise GradingError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+        raise GradingError(
+            f"cannot reach the Dask scheduler at {scheduler} within {wait:g} s: {err}") from None
     try:
         try:
-            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+            client.wait_for_workers(1, timeout=wait)
         except TimeoutError:
             raise GradingError(f"the Dask scheduler at {scheduler} has no workers") from None
         # eval (a builtin every worker can unpickle) imports the grader there, so a worker that

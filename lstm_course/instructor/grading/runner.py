@@ -77,23 +77,16 @@ def default_jobs() -> int:
 def ensure_assignment(course: Course, chapter: str) -> None:
     """Put the chapter (its test cells, points and checksums) into the gradebook, via nbgrader's
     ``generate_assignment``, unless the gradebook already has exactly these tests."""
-    from nbgrader.api import Gradebook, MissingEntry
-
+    from lstm_course.instructor.grading.gradebook import registered_tests
     from lstm_course.instructor.grading.notebook import ChapterSource
 
     source = ChapterSource.load(course.root, chapter)
-    try:
-        with Gradebook(shared_db_url(course.db_url), course.course_id) as gb:
-            nb = gb.find_notebook(chapter, chapter)
-            stored = {c.name: c.source for c in nb.source_cells}
-            points = {c.name: float(c.max_score) for c in nb.grade_cells}
-        up_to_date = all(
-            stored.get(gid) == source.cells[gid].source
-            and points.get(gid) == float(source.cells[gid].metadata["nbgrader"].get("points", 0))
-            for gid in source.tests
-        ) and set(points) == set(source.tests)
-    except MissingEntry:
-        up_to_date = False
+    stored = registered_tests(shared_db_url(course.db_url), course.course_id, chapter)
+    up_to_date = stored is not None and set(stored[1]) == set(source.tests) and all(
+        stored[0].get(gid) == source.cells[gid].source
+        and stored[1].get(gid) == float(source.cells[gid].metadata["nbgrader"].get("points", 0))
+        for gid in source.tests
+    )
     if up_to_date:
         return
     from nbgrader.converters import GenerateAssignment
@@ -161,8 +154,9 @@ def grade(
     run_all: bool = False,
 ) -> GradeRun:
     """Grade every submission of ``chapter`` in ``submissions``; see the module docstring."""
+    from lstm_course.instructor.grading.gradebook import record_zero
     from lstm_course.instructor.grading.notebook import ChapterSource
-    from lstm_course.instructor.grading.worker import max_score, record_zero
+    from lstm_course.instructor.grading.worker import max_score
     from lstm_course.instructor.release import chapter_names, find_root
 
     t0 = time.monotonic()

@@ -35,25 +35,6 @@ def max_score(chapter) -> float:
     )
 
 
-def _zero_every_grade(db_url: str, course_id: str, chapter: str, student_id: str, *,
-                      needs_manual_grade: bool) -> None:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(db_url, course_id) as gb:
-        gb.update_or_create_student(student_id)
-        sub = gb.update_or_create_submission(chapter, student_id)
-        for notebook in sub.notebooks:
-            for grade in notebook.grades:
-                grade.auto_score = 0
-                grade.needs_manual_grade = needs_manual_grade
-        gb.db.commit()
-
-
-def record_zero(db_url: str, course_id: str, chapter: str, student_id: str) -> None:
-    """Give ``student_id`` 0 on every test of ``chapter`` (a submission that could not run)."""
-    _zero_every_grade(db_url, course_id, chapter, student_id, needs_manual_grade=False)
-
-
 def _exercise_of(chapter) -> dict[str, str]:
     """For each test's grade id, the exercise (solution cell) it belongs to."""
     out, current = {}, None
@@ -68,6 +49,7 @@ def _exercise_of(chapter) -> dict[str, str]:
 
 def grade_one(spec: dict) -> dict:
     from lstm_course.instructor.grading.course import Course, shared_db_url
+    from lstm_course.instructor.grading.gradebook import flag_for_review, record_zero
     from lstm_course.instructor.grading.notebook import (
         ChapterSource,
         SubmissionProblem,
@@ -256,9 +238,8 @@ def _autograded(course, chapter, sid: str):
 
 def collect(result: dict, course, db_url: str, chapter, sid: str) -> None:
     """Scores from the gradebook, messages from the autograded notebook."""
-    from nbgrader.api import Gradebook
-
     from lstm_course.instructor.grading.feedback import cell_result
+    from lstm_course.instructor.grading.gradebook import submission_grades
     from lstm_course.instructor.grading.mistakes import read_mistake
 
     name = chapter.name
@@ -270,12 +251,7 @@ def collect(result: dict, course, db_url: str, chapter, sid: str) -> None:
         if c.metadata.get("nbgrader", {}).get("grade")
     }
     exercise = _exercise_of(chapter)
-    with Gradebook(db_url, course.course_id) as gb:
-        submission = gb.find_submission(name, sid)
-        result["score"] = float(submission.score)
-        result["max_score"] = float(submission.max_score)
-        notebook = gb.find_submission_notebook(name, name, sid)
-        grades = {g.name: (float(g.score or 0), float(g.max_score)) for g in notebook.grades}
+    result["score"], result["max_score"], grades = submission_grades(db_url, course.course_id, name, sid)
     for gid in chapter.tests:
         points, max_points = grades.get(gid, (0.0, 0.0))
         cell = cells.get(gid)
@@ -294,11 +270,6 @@ def collect(result: dict, course, db_url: str, chapter, sid: str) -> None:
                 "mistake": read_mistake(cell) if cell is not None and status != "passed" else None,
             }
         )
-
-
-def flag_for_review(db_url: str, course_id: str, chapter: str, sid: str) -> None:
-    """Score a tampering submission 0 on every test and mark each test for an instructor."""
-    _zero_every_grade(db_url, course_id, chapter, sid, needs_manual_grade=True)
 
 
 def main(argv: list[str] | None = None) -> int:

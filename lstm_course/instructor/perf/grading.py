@@ -35,7 +35,7 @@ def plain_nbgrader(
     root: Path, chapter: str, notebooks: dict[str, Path], work: Path, timeout: float = 120
 ) -> tuple[float, dict[str, float]]:
     """Seconds and scores of ``nbgrader autograde`` on ``notebooks`` (student id -> path)."""
-    from nbgrader.api import Gradebook
+    from lstm_course.instructor.grading.gradebook import total_scores
 
     course = work / "nbgrader-course"
     shutil.copytree(root / "solutions" / chapter, course / "source" / chapter)
@@ -64,8 +64,7 @@ def plain_nbgrader(
     t0 = time.monotonic()
     nbgrader("autograde", chapter, "--force")
     seconds = time.monotonic() - t0
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "bench") as gb:
-        scores = {sid: float(gb.find_submission(chapter, sid).score) for sid in notebooks}
+    scores = total_scores(f"sqlite:///{course / 'gradebook.db'}", "bench", chapter, notebooks)
     return seconds, scores
 
 

@@ -37,6 +37,8 @@ FULL, _, _, POINTS = chapter_points(load("key"))
 #: "half" leaves the last two exercises (gradient norms, clipping) unanswered.
 EXPECTED = {"key": FULL, "untouched": 0.0, "folder_layout": FULL,
             "half": FULL - POINTS["grad_norms_tests"] - POINTS["clip_by_norm_tests"]}
+#: What the zip, user-namespace and --unsafe runs grade (the setup's ``pair``).
+PAIR = {sid: EXPECTED[sid] for sid in ("half", "folder_layout")}
 
 
 def _sandbox_or_skip(mode: str | None = None) -> str:
@@ -63,14 +65,18 @@ def setup(tmp_path_factory):
             cell.source = stubs[grade_id]
     half.cells = [c for c in half.cells if c.cell_type != "markdown"]
     write(subs, "half", half)
-    (subs / "folder_layout").mkdir()
-    write(subs / "folder_layout", CHAPTER, key)
+    # The zip, user-namespace and --unsafe runs grade a partial score and a student's folder.
+    pair = base / "pair"
+    pair.mkdir()
+    write(pair, "half", half)
+    (pair / "folder_layout").mkdir()
+    write(pair / "folder_layout", CHAPTER, key)
     archive = base / "export.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        for path in sorted(subs.rglob("*")):
+        for path in sorted(pair.rglob("*")):
             if path.is_file():
-                zf.write(path, Path("platform-export") / path.relative_to(subs))
-    return course, subs, archive, base
+                zf.write(path, Path("platform-export") / path.relative_to(pair))
+    return course, pair, archive, base
 
 
 def _grade(
@@ -92,18 +98,18 @@ def _scores(out: Path) -> dict[str, tuple[str, str]]:
 
 def test_jobs_1_and_2_agree_with_each_other_and_with_nbgrader(setup, capsys):
     _sandbox_or_skip()
-    course, subs, _, base = setup
+    course, _, _, base = setup
     report = measure_grading(
         CHAPTER,
-        subs,
+        base / "subs",
         root=course,
         jobs=(1, 2),
         limits=Limits(cell_timeout=60),
         work=base / "bench",
         log=print,
     )
-    expected = {sid: score for sid, score in EXPECTED.items()}
-    assert report["submissions"] == 4
+    expected = {sid: EXPECTED[sid] for sid in ("key", "untouched", "half")}
+    assert report["submissions"] == 3
     for jobs in (1, 2):
         assert report["grade"][jobs]["scores"] == expected, jobs
         assert set(report["grade"][jobs]["status"].values()) == {"graded"}
@@ -124,9 +130,9 @@ def test_zip_export_grades_the_same_as_the_folder(setup):
     course, subs, archive, base = setup
     proc = _grade(course, archive, base / "zip", "--jobs", "2")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert {sid: float(s) for sid, (s, _) in _scores(base / "zip").items()} == EXPECTED
+    assert {sid: float(s) for sid, (s, _) in _scores(base / "zip").items()} == PAIR
     assert sorted(p.name for p in (base / "zip" / "feedback").iterdir()) == sorted(
-        f"{s}.html" for s in EXPECTED
+        f"{s}.html" for s in PAIR
     )
 
 
@@ -136,7 +142,7 @@ def test_user_namespace_sandbox_grades_the_same(setup):
     proc = _grade(course, subs, base / "userns", "--jobs", "2", env={"LSTM_COURSE_SANDBOX": "userns"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "sandbox: userns" in proc.stderr
-    assert {sid: float(s) for sid, (s, _) in _scores(base / "userns").items()} == EXPECTED
+    assert {sid: float(s) for sid, (s, _) in _scores(base / "userns").items()} == PAIR
 
 
 def test_refuses_without_isolation_unless_unsafe(setup):
@@ -150,7 +156,7 @@ def test_refuses_without_isolation_unless_unsafe(setup):
     )
     assert unsafe.returncode == 0, unsafe.stderr[-2000:]
     assert "--unsafe" in unsafe.stderr
-    assert {sid: float(s) for sid, (s, _) in _scores(base / "unsafe").items()} == EXPECTED
+    assert {sid: float(s) for sid, (s, _) in _scores(base / "unsafe").items()} == PAIR
 
 
 def test_grade_fails_loudly_only_when_it_cannot_run(setup):
@@ -189,14 +195,14 @@ def _sleeper_course(base: Path, name: str, sleeps: list[int]) -> tuple[Path, Pat
 
 
 def test_a_notebook_stops_at_its_time_budget(setup):
-    course, subs = _sleeper_course(setup[3], "budget", [10, 10, 10])
+    course, subs = _sleeper_course(setup[3], "budget", [6, 6, 6])
     base = setup[3]
-    proc = _grade(course, subs, base / "budget-out", "--cell-timeout", "30", "--submission-timeout", "25")
+    proc = _grade(course, subs, base / "budget-out", "--cell-timeout", "30", "--submission-timeout", "14")
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(base / "budget-out" / "grades.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert row["status"] == "graded" and float(row["score"]) == 0
-    assert "used up its 25 s time limit" in row["detail"] and "later cells did not run" in row["detail"]
+    assert "used up its 14 s time limit" in row["detail"] and "later cells did not run" in row["detail"]
 
 
 def _running(p) -> bool:

@@ -93,7 +93,7 @@ def test_simulated_class_report_recovers_the_planted_rates(tmp_path):
         detect()
     except SandboxUnavailable as err:
         pytest.skip(f"no grading sandbox here: {err}")
-    size = 20
+    size = 14  # the smallest class in which every planted mistake (5% and up) has a student
     course = make_course(tmp_path / "course", chapters=[CHAPTER], fake_other=False)
     sim = simulate_class(tmp_path / "subs", root=ROOT, size=size, blank=1, not_notebook=1, syntax_error=1)
     out = tmp_path / "grades"
@@ -108,6 +108,7 @@ def test_simulated_class_report_recovers_the_planted_rates(tmp_path):
         found = {(r["test"], r["mistake"]): float(r["share"]) for r in csv.DictReader(f)}
     tolerance = 1 / size
     for (test, mistake), students in sim.planted.items():
+        assert students, (test, mistake)
         planted = len(students) / size
         assert abs(found.get((test, mistake), 0.0) - planted) <= tolerance + 1e-9, (test, mistake, found)
     flipped = len(sim.planted[("sigmoid_tests", "sigmoid-sign-flipped")]) / size
@@ -123,4 +124,4 @@ def test_simulated_class_report_recovers_the_planted_rates(tmp_path):
         else:
             assert sid not in zero, (sid, kind)
     page = (tmp_path / "report" / "report.html").read_text()
-    assert "concat-order-xh" in page and 'alt="Histogram of the 20 students' in page
+    assert "concat-order-xh" in page and f'alt="Histogram of the {size} students' in page

@@ -21,6 +21,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from book_site import ARTIFACTS, ROOT, chromium
@@ -65,7 +66,8 @@ def lab():
         server = subprocess.Popen(
             [str(BIN / "jupyter"), "lab", "--no-browser", "--allow-root", f"--port={port}",
              "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={ROOT}", f"--LabApp.user_settings_dir={_settings(tmp / 'settings')}"],
+             f"--ServerApp.root_dir={ROOT}", f"--LabApp.user_settings_dir={_settings(tmp / 'settings')}",
+             "--LabApp.expose_app_in_browser=True"],
             env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -80,7 +82,16 @@ def lab():
                                              + (tmp / "server.log").read_text()[-3000:]) from None
                     time.sleep(1)
             with chromium() as driver:
-                yield base, token, driver
+                # JupyterLab is loaded once; each chapter is then opened inside it, as a student
+                # opens one notebook after another (window.jupyterapp: expose_app_in_browser).
+                driver.get(f"{base}/lab?token={token}&reset")
+                _wait(lambda: driver.execute_script(
+                    "return !!(window.jupyterapp && window.jupyterapp.shell && "
+                    "document.querySelector('.jp-LabShell'))"), 180, "JupyterLab to start")
+                driver.execute_async_script("const done = arguments[arguments.length - 1]; "
+                                            "window.jupyterapp.restored.then(() => done(1))")
+                yield SimpleNamespace(base=base, token=token, driver=driver,
+                                      startup_errors=_console_errors(driver))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -98,10 +109,20 @@ def _wait(condition, timeout: float, what: str):
 
 
 def _open(lab, chapter: str):
-    base, token, driver = lab
-    driver.get("about:blank")   # leave the last notebook first: its 'beforeunload' is not this page's
-    driver.get_log("browser")
-    driver.get(f"{base}/lab/tree/chapters/{chapter}/{chapter}.ipynb?token={token}&reset")
+    """Close what is open and open ``chapter``'s notebook in the running JupyterLab."""
+    driver = lab.driver
+    driver.get_log("browser")  # what came before is not this chapter's
+    error = driver.execute_async_script(
+        """const [path, done] = arguments;
+        const app = window.jupyterapp;
+        // the chapter read before is closed unsaved (its kernel set metadata, which made it dirty)
+        for (const w of app.shell.widgets('main')) { if (w.context) w.context.model.dirty = false; }
+        app.commands.execute('application:close-all')
+          .then(() => app.commands.execute('docmanager:open', {path}))
+          .then(widget => widget.context.ready)
+          .then(() => done(null), err => done(String(err)));""",
+        f"chapters/{chapter}/{chapter}.ipynb")
+    assert error is None, f"JupyterLab could not open {chapter}: {error}"
     _wait(lambda: "Idle" in " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR,
                                                                           ".jp-StatusBar-Widget")),
           180, f"{chapter}'s kernel to be idle")
@@ -118,6 +139,10 @@ def _console_errors(driver) -> list[str]:
 
 def _raw_markup(texts: list[str]) -> list[str]:
     return [t[:200] for t in texts if RAW_MARKUP.search(t)]
+
+
+def test_jupyterlab_starts_without_console_errors(lab):
+    assert not lab.startup_errors, f"console errors while JupyterLab started: {lab.startup_errors}"
 
 
 @pytest.mark.parametrize("chapter", chapters())

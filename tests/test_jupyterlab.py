@@ -43,10 +43,12 @@ def _free_port() -> int:
 
 
 def _settings(folder: Path) -> Path:
-    """JupyterLab user settings: render every cell (no windowing), no news or update checks."""
+    """JupyterLab user settings: render every cell (no windowing), no news or update checks, and
+    no autosave (a kernel's metadata makes a notebook dirty; the notebooks are the repository's)."""
     for plugin, values in {
         "notebook-extension/tracker": {"windowingMode": "none"},
         "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+        "docmanager-extension/plugin": {"autosave": False},  # the chapters served are the course's own
     }.items():
         path = folder / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +60,7 @@ def _settings(folder: Path) -> Path:
 def lab():
     """A JupyterLab server on the repository and a headless Chromium: (base url, driver)."""
     port, token = _free_port(), "course-test"
+    served = {p: p.read_bytes() for p in sorted((ROOT / "chapters").glob("*/*.ipynb"))}
     with tempfile.TemporaryDirectory(prefix="lab-") as tmp:
         tmp = Path(tmp)
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
@@ -96,6 +99,8 @@ def lab():
             server.terminate()
             server.wait(timeout=30)
             log.close()
+            changed = [str(p.relative_to(ROOT)) for p, data in served.items() if p.read_bytes() != data]
+            assert not changed, f"JupyterLab wrote to the course's notebooks: {changed}"
 
 
 def _wait(condition, timeout: float, what: str):

@@ -93,11 +93,12 @@ postgres:
 	@bash .ci/install-postgres.sh
 
 # Each chapter is executed once per version here (tests/test_grade_fast.py grades the answer
-# key and the student version, in full and fast); the book build executes the student versions, so the tests do
-# not run nbval over the notebooks a third time. `make nbval` does, for a chapter author.
+# key and the student version fast, as instructors grade; ch02 also in full); the book build
+# executes the student versions, so the tests do not run nbval over the notebooks a third time. `make nbval` does, for a chapter author.
+# Workers take whole files, longest first (tests/conftest.py: LONGEST_FIRST), in that order.
 test: $(STAMP) browser postgres sandbox $(AXE) $(BOOK)
 	$(BIN)/ruff check lstm_course tests
-	$(BIN)/pytest -n $(JOBS) --dist loadfile --durations=25 tests
+	$(BIN)/pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder --durations=25 tests
 
 nbval: $(STAMP)
 	$(BIN)/pytest -n $(JOBS) --nbval-lax --nbval-cell-timeout=120 solutions chapters

@@ -55,3 +55,19 @@ def make_course(tmp_path: Path, chapter: str) -> Path:
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+#: The test files that take longest (tens of seconds to minutes: real kernels, browsers, clusters),
+#: longest first. ``make test`` hands whole files to its workers (``--dist loadfile``) in
+#: collection order; starting the longest first keeps one worker from being left with a long file
+#: at the end while the other idles (longest-processing-time-first scheduling).
+LONGEST_FIRST = (
+    "test_grade_fast.py", "test_grade_parallel.py", "test_grade_hostile.py", "test_grade_cluster.py",
+    "test_bench.py", "test_jupyterlab.py", "test_accessibility.py", "test_grade_report.py",
+    "test_grade_platforms.py", "test_release.py", "test_grade_postgres.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept

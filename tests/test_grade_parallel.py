@@ -35,7 +35,7 @@ from lstm_course.instructor.perf.grading import measure_grading
 pytestmark = pytest.mark.slow
 FULL, _, _, POINTS = chapter_points(load("key"))
 #: "half" leaves the last two exercises (gradient norms, clipping) unanswered.
-EXPECTED = {"key": FULL, "untouched": 0.0, "folder_layout": FULL,
+EXPECTED = {"key": FULL, "folder_layout": FULL,
             "half": FULL - POINTS["grad_norms_tests"] - POINTS["clip_by_norm_tests"]}
 #: What the zip, user-namespace and --unsafe runs grade (the setup's ``pair``).
 PAIR = {sid: EXPECTED[sid] for sid in ("half", "folder_layout")}
@@ -56,7 +56,6 @@ def setup(tmp_path_factory):
     subs.mkdir()
     key, student = strip_narrative(load("key")), strip_narrative(load("student"))
     write(subs, "key", key)
-    write(subs, "untouched", student)
     half = strip_narrative(load("key"))
     stubs = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in student.cells}
     for cell in half.cells:
@@ -108,8 +107,8 @@ def test_jobs_1_and_2_agree_with_each_other_and_with_nbgrader(setup, capsys):
         work=base / "bench",
         log=print,
     )
-    expected = {sid: EXPECTED[sid] for sid in ("key", "untouched", "half")}
-    assert report["submissions"] == 3
+    expected = {sid: EXPECTED[sid] for sid in ("key", "half")}
+    assert report["submissions"] == 2
     for jobs in (1, 2):
         assert report["grade"][jobs]["scores"] == expected, jobs
         assert set(report["grade"][jobs]["status"].values()) == {"graded"}

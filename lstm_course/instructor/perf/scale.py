@@ -150,7 +150,7 @@ def bench_scale(root: Path, quick: bool, log: Callable[[str], None] = print) -> 
         work = Path(tmp)
         rows = [fast_and_full(root, ch, n, quick, work / ch, log) for ch in chapters]
         heaviest = max(rows, key=lambda r: r["full"])["chapter"]
-        dask = dask_throughput(root, heaviest, 2 if quick else 8, quick, work / "dask", log)
+        dask = dask_throughput(root, heaviest, 1 if quick else 8, quick, work / "dask", log)
     return {
         "chapters": rows,
         "heaviest": heaviest,

@@ -58,7 +58,8 @@ def _settings(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def lab():
-    """A JupyterLab server on the repository and a headless Chromium: (base url, driver)."""
+    """A JupyterLab server on the repository, loaded once in a headless Chromium: the driver, and
+    the console errors logged while JupyterLab started."""
     port, token = _free_port(), "course-test"
     served = {p: p.read_bytes() for p in sorted((ROOT / "chapters").glob("*/*.ipynb"))}
     with tempfile.TemporaryDirectory(prefix="lab-") as tmp:
@@ -93,8 +94,7 @@ def lab():
                     "document.querySelector('.jp-LabShell'))"), 180, "JupyterLab to start")
                 driver.execute_async_script("const done = arguments[arguments.length - 1]; "
                                             "window.jupyterapp.restored.then(() => done(1))")
-                yield SimpleNamespace(base=base, token=token, driver=driver,
-                                      startup_errors=_console_errors(driver))
+                yield SimpleNamespace(driver=driver, startup_errors=_console_errors(driver))
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -2,23 +2,23 @@
 
 The runner registers the chapter in nbgrader's gradebook (when its tests changed), finds the
 submissions, and starts one worker process per submission (``--jobs`` at a time), each with its
-own sandbox user and private folder. It never runs student code itself and never trusts what a
-worker does not say: a worker that crashes or overruns its time is killed (with everything it
-started) and its student gets an ``error`` row. Then it writes ``grades.csv`` (one row per
-submission, sorted by student id) and ``feedback/<student_id>.html``.
+own sandbox user and private folder; each worker is a fork of the run's fork server, which has
+imported the grader once (:mod:`~lstm_course.instructor.grading.forkserver`). It never runs
+student code itself and never trusts what a worker does not say: a worker that crashes or
+overruns its time is killed (with everything it started) and its student gets an ``error`` row.
+Then it writes ``grades.csv`` (one row per submission, sorted by student id) and
+``feedback/<student_id>.html``.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,6 +30,7 @@ from lstm_course.instructor.grading import cgroup
 from lstm_course.instructor.grading.course import Course, redact, shared_db_url, venv_path_env
 from lstm_course.instructor.grading.discover import DiscoveryError, Submission, discover
 from lstm_course.instructor.grading.feedback import _fmt, write_feedback
+from lstm_course.instructor.grading.forkserver import ForkServer, ServerGone
 from lstm_course.instructor.grading.mistakes import write_mistakes
 from lstm_course.instructor.grading.platforms import recognise as recognise_platform
 from lstm_course.instructor.grading.platforms import write_ids as write_platform_ids
@@ -39,7 +40,6 @@ from lstm_course.instructor.grading.sandbox import (
     SandboxUnavailable,
     choose_uid_base,
     detect,
-    join_and_die_with_parent,
 )
 
 CSV_HEADER = ["student_id", "chapter", "score", "max_score", "status", "detail", "submitted_as"]
@@ -106,22 +106,6 @@ def ensure_assignment(course: Course, chapter: str) -> None:
             app.start()
         except Exception as err:
             raise GradingError(f"could not register {chapter} in the gradebook: {err}") from err
-
-
-def _worker_command(mode: str, spec_path: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "lstm_course.instructor.grading.worker", str(spec_path)]
-    if mode == "root":
-        # PID 1 of its own PID namespace: killing it ends every process it started.
-        return [
-            shutil.which("unshare") or "unshare",
-            "--pid",
-            "--fork",
-            "--kill-child",
-            "--mount",
-            "--mount-proc",
-            *cmd,
-        ]
-    return cmd
 
 
 def _error_result(sub: Submission, chapter: str, max_score: float, detail: str) -> dict:
@@ -208,12 +192,14 @@ def grade(
         f"grading {chapter} from {submissions} into {out} with {jobs} job(s), sandbox: {mode or 'none'}, "
         f"limits: {limited}, gradebook: {redact(course.db_url)}"
     )
-    ensure_assignment(course, chapter)
-    full = max_score(ChapterSource.load(root, chapter))
-
     scratch = Path(tempfile.mkdtemp(prefix="lstm-grade-"))
     os.chmod(scratch, 0o700)
+    server = None
     try:
+        # the workers' fork server imports the grader while the gradebook is brought up to date
+        server = ForkServer(str(root), venv_path_env(), str(scratch / "forkserver.log"))
+        ensure_assignment(course, chapter)
+        full = max_score(ChapterSource.load(root, chapter))
         try:
             subs = discover(Path(submissions), chapter, scratch)
         except DiscoveryError as err:
@@ -289,29 +275,26 @@ def grade(
             spec["spawned_at"] = time.time()
             spec_path.write_text(json.dumps(spec))
             try:
-                with open(work / "worker.log", "wb") as log_file:
-                    proc = subprocess.Popen(
-                        _worker_command(mode, spec_path),
-                        cwd=root,
-                        env=venv_path_env(),
-                        stdout=log_file,
-                        stderr=subprocess.STDOUT,
-                        stdin=subprocess.DEVNULL,
-                        start_new_session=True,
-                        # dies with the grader (a killed Dask worker leaves nothing running);
-                        # its kernel in turn dies with it
-                        preexec_fn=functools.partial(join_and_die_with_parent,
-                                                     group.procs_files("worker") if group else []),
-                    )
-                    try:
-                        # a fast run that falls back to a full one may use its time twice
-                        runs = 1 if run_all else 2
-                        proc.wait(timeout=limits.submission_timeout * runs + WORKER_OVERHEAD_S)
-                        timed_out = False
-                    except subprocess.TimeoutExpired:
-                        timed_out = True
-                    end_submission(proc, group)
+                # a fork of the server (forkserver.py): in its own session and cgroup, PID 1 of
+                # its own PID namespace as root, dying with the grader (a killed Dask worker
+                # leaves nothing running); its kernel in turn dies with it
+                proc = server.start(str(spec_path), str(work / "worker.log"),
+                                    group.procs_files("worker") if group else [], pidns=mode == "root")
+                try:
+                    # a fast run that falls back to a full one may use its time twice
+                    runs = 1 if run_all else 2
+                    proc.wait(timeout=limits.submission_timeout * runs + WORKER_OVERHEAD_S)
+                    timed_out = False
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                end_submission(proc, group)
                 oom_kills = group.oom_kills() if group else 0
+            except ServerGone as err:
+                log_tail = (scratch / "forkserver.log").read_text(errors="replace").strip().splitlines()[-1:]
+                result = _error_result(sub, chapter, full, f"the grading process failed: {err}"
+                                       + (f" ({log_tail[0][:200]})" if log_tail else ""))
+                result["needs_zero"] = True
+                return result
             finally:
                 if group is not None:
                     group.remove()
@@ -355,6 +338,8 @@ def grade(
                 except Exception as err:  # noqa: BLE001 - the row is what matters
                     log(f"could not record 0 for {result['student_id']} in the gradebook: {err}")
     finally:
+        if server is not None:
+            server.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
     results.sort(key=lambda r: r["student_id"])

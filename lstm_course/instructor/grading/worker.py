@@ -1,14 +1,16 @@
-"""Grade one submission (a separate process per submission, started by the runner).
+"""Grade one submission (a process of its own per submission, forked by the runner's fork server).
 
-``python -m lstm_course.instructor.grading.worker SPEC.json`` reads, recognises and repairs the notebook,
-scans the student's code, runs nbgrader's ``autograde`` for this one student with the sandboxed
-``Execute`` step, reads the scores nbgrader recorded in the gradebook and the test messages from
-the autograded notebook, and writes a JSON result. If anything fails, the result still says
-what happened (status ``error``) and the student's grades are recorded as 0, so that every
-submission has a row and a gradebook entry.
+:func:`main` (``python -m lstm_course.instructor.grading.worker SPEC.json`` by hand) reads,
+recognises and repairs the notebook, scans the student's code, runs nbgrader's ``autograde`` for
+this one student with the sandboxed ``Execute`` step, reads the scores nbgrader recorded in the
+gradebook and the test messages from the autograded notebook, and writes a JSON result. If
+anything fails, the result still says what happened (status ``error``) and the student's grades
+are recorded as 0, so that every submission has a row and a gradebook entry.
 
-The runner ends it, and everything it started, by killing its cgroup (or, without cgroups, its
-process group and the PID namespace it is PID 1 of): see ``runner.end_submission``.
+Its imports are the fork server's (:mod:`~lstm_course.instructor.grading.forkserver`): every
+fork starts with them done. The runner ends it, and everything it started, by killing its cgroup
+(or, without cgroups, its process group and the PID namespace it is PID 1 of): see
+``runner.end_submission``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,36 @@ import traceback
 from pathlib import Path
 
 import nbformat
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.converters import Autograde
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+from traitlets.config import Config
 
-_STARTED = time.time()  # when this process got going (the runner records when it spawned it)
+from lstm_course.instructor.grading import fast
+from lstm_course.instructor.grading.course import Course, shared_db_url
+from lstm_course.instructor.grading.executor import SandboxedExecute
+from lstm_course.instructor.grading.feedback import cell_result, detail_sentence
+from lstm_course.instructor.grading.gradebook import flag_for_review, record_zero, submission_grades
+from lstm_course.instructor.grading.mistakes import read_mistake
+from lstm_course.instructor.grading.notebook import (
+    ChapterSource,
+    SubmissionProblem,
+    guard_config,
+    read_notebook,
+    recognise,
+    repair,
+)
+from lstm_course.instructor.grading.scan import scan_notebook
+from lstm_course.instructor.release import chapter_names
+
+_STARTED = time.time()  # when this process got going (the fork server resets it in each fork)
 
 
 def max_score(chapter) -> float:
@@ -48,18 +78,6 @@ def _exercise_of(chapter) -> dict[str, str]:
 
 
 def grade_one(spec: dict) -> dict:
-    from lstm_course.instructor.grading.course import Course, shared_db_url
-    from lstm_course.instructor.grading.gradebook import flag_for_review, record_zero
-    from lstm_course.instructor.grading.notebook import (
-        ChapterSource,
-        SubmissionProblem,
-        read_notebook,
-        recognise,
-        repair,
-    )
-    from lstm_course.instructor.grading.scan import scan_notebook
-    from lstm_course.instructor.release import chapter_names
-
     t0 = time.monotonic()
     root = Path(spec["root"])
     chapter_name = spec["chapter"]
@@ -99,8 +117,6 @@ def grade_one(spec: dict) -> dict:
         # fast grading (grading/fast.py): the demonstrations no test needs are left out
         run_nb, fast_plan, skipped = nb, None, []
         if spec.get("fast"):
-            from lstm_course.instructor.grading import fast
-
             fast_plan = fast.plan(chapter.source)
             run_nb, skipped = fast.prune(nb, fast_plan)
         result["run"] = "fast" if skipped else "full"
@@ -139,8 +155,6 @@ def grade_one(spec: dict) -> dict:
             record_zero(db_url, course.course_id, chapter_name, sid)
         except Exception:  # noqa: BLE001
             traceback.print_exc()
-    from lstm_course.instructor.grading.feedback import detail_sentence
-
     result["detail"] = detail_sentence(result)
     if result.get("full_because"):
         result["detail"] += f" (graded in full: in the fast run, {result['full_because']})"
@@ -166,21 +180,6 @@ def _looks_like(nb, chapter) -> bool:
 
 def autograde(spec: dict, course, db_url: str, chapter, nb) -> dict:
     """Run nbgrader's autograde for this student with the sandboxed Execute step."""
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.converters import Autograde
-    from nbgrader.coursedir import CourseDirectory
-    from nbgrader.preprocessors import (
-        AssignLatePenalties,
-        CheckCellMetadata,
-        IgnorePattern,
-        LimitOutput,
-        SaveAutoGrades,
-    )
-    from traitlets.config import Config
-
-    from lstm_course.instructor.grading.executor import SandboxedExecute
-    from lstm_course.instructor.grading.notebook import guard_config
-
     sid, name = spec["student_id"], chapter.name
     submitted = course.directory("submitted", "submitted") / sid / name
     autograded = course.directory("autograded", "autograded") / sid / name
@@ -238,10 +237,6 @@ def _autograded(course, chapter, sid: str):
 
 def collect(result: dict, course, db_url: str, chapter, sid: str) -> None:
     """Scores from the gradebook, messages from the autograded notebook."""
-    from lstm_course.instructor.grading.feedback import cell_result
-    from lstm_course.instructor.grading.gradebook import submission_grades
-    from lstm_course.instructor.grading.mistakes import read_mistake
-
     name = chapter.name
     path = course.directory("autograded", "autograded") / sid / name / f"{name}.ipynb"
     executed = nbformat.read(path, as_version=4)

@@ -2,10 +2,11 @@
 
 The corpus (tests/hostile/corpus.py) is made from Chapter 1: invalid and empty files, another
 chapter's notebook, deleted/edited/duplicated test cells, changed points, broken metadata, an
-infinite loop, ``os._exit``, ``SystemExit``, a segfault, 200 MB of output, an 8 GiB allocation,
-hundreds of processes, killing its parent, connecting to a loopback port, reading root-only and
-course files, writing the gradebook and grades.csv, monkeypatching NumPy/PyTorch/lstm_course,
-always-equal objects, and export layouts. The answer key is graded in the same run.
+infinite loop, ``os._exit``, ``SystemExit``, a segfault, 85 MB of output, hundreds of
+processes, killing its parent, one submission that tries, a cell each, an 8 GiB allocation, a
+loopback port, reading root-only and course files, writing the gradebook and grades.csv and
+reading the grader's environment, monkeypatching NumPy/PyTorch/lstm_course, always-equal
+objects, and export layouts. The answer key is graded in the same run.
 """
 
 from __future__ import annotations
@@ -25,12 +26,19 @@ import markupsafe
 import nbformat
 import pytest
 from conftest import grade_command
-from hostile.corpus import CHAPTER, ESCAPE_EXPECT, HTML_PAYLOAD, SECRET_ENV, build_corpus, make_course
+from hostile.corpus import (
+    CELL_TIMEOUT,
+    CHAPTER,
+    ESCAPE_EXPECT,
+    HTML_PAYLOAD,
+    SECRET_ENV,
+    build_corpus,
+    make_course,
+)
 
 from lstm_course.instructor.grading.sandbox import SandboxUnavailable, detect
 
 pytestmark = pytest.mark.slow
-CELL_TIMEOUT = 20
 
 
 def _sandbox_or_skip() -> str:
@@ -132,13 +140,14 @@ def _real_id(run, student: str) -> str:
     return _unquoted(run.by_id[student]["student_id"])
 
 
-def _outputs(run, student: str) -> str:
+def _outputs(run, student: str, cell: str = "") -> str:
+    """What the student's code cells printed (only those whose source contains ``cell``)."""
     path = run.course / "autograded" / _real_id(run, student) / CHAPTER / f"{CHAPTER}.ipynb"
     nb = nbformat.read(path, as_version=4)
     return "\n".join(
         o.get("text", "") + o.get("evalue", "")
         for c in nb.cells
-        if c.cell_type == "code"
+        if c.cell_type == "code" and cell in c.source
         for o in c.get("outputs", [])
     )
 
@@ -158,7 +167,8 @@ def test_ids_never_merge_and_keep_the_original_names(run):
     lee, lee_ = run.by_id["lee ana"], run.by_id["lee_ana"]
     assert lee["student_id"] != lee_["student_id"] and lee_["student_id"] == "lee_ana"
     assert lee["student_id"].startswith("lee_ana-") and lee["submitted_as"] == "lee ana.ipynb"
-    assert (float(lee["score"]), float(lee_["score"])) == (run.expected["key"].score, 0)
+    assert (float(lee["score"]), lee["status"]) == (run.expected["key"].score, "graded")
+    assert lee_["status"] == "error" and "empty" in lee_["detail"] and "empty" not in lee["detail"]
 
 
 def test_formula_looking_fields_are_neutralised(run):
@@ -171,7 +181,8 @@ def test_formula_looking_fields_are_neutralised(run):
 
 
 def test_the_kernel_sees_none_of_the_graders_environment(run):
-    text = _outputs(run, "environment")
+    text = _outputs(run, "reach_out", cell="os.environ")
+    assert "ENV KEYS" in text, text[-2000:]
     assert "no secret in the environment" in text and "SECRET SEEN" not in text
     assert SECRET_ENV not in text and "GITHUB_TOKEN" not in text and run.marker not in text
 
@@ -179,7 +190,7 @@ def test_the_kernel_sees_none_of_the_graders_environment(run):
 def test_the_kernels_cpu_clock_is_precise(run):
     # RLIMIT_CPU would turn on Linux's process-wide CPU timer, and time.process_time() would then
     # only advance at the scheduler's tick (4 ms): Chapter 6's CPU-time benchmark read 0.0 ms.
-    text = _outputs(run, "environment")
+    text = _outputs(run, "reach_out")
     assert "PROCESS CLOCK precise" in text, text[-2000:]
 
 
@@ -220,12 +231,9 @@ CASES = [
     "system_exit",
     "kernel_crash",
     "output_flood",
-    "big_alloc",
     "fork_bomb",
     "kill_parent",
-    "loopback",
-    "read_files",
-    "write_files",
+    "reach_out",
     "patch_numpy",
     "patch_checks_quietly",
     "patch_during_test",
@@ -241,7 +249,6 @@ CASES = [
     "formula",
     "hidden",
     "symlink",
-    "environment",
     "computed_dunder",
     "html_output",
     "escape_calls",
@@ -277,11 +284,11 @@ def test_feedback_shows_results_not_hidden_test_code(run):
 
 def test_loopback_is_out_of_reach(run):
     assert run.listener.received == []
-    assert "CONNECTED" not in _outputs(run, "loopback")
+    assert "CONNECTED" not in _outputs(run, "reach_out")
 
 
 def test_files_outside_the_working_copy_are_out_of_reach(run):
-    text = _outputs(run, "read_files")
+    text = _outputs(run, "reach_out")
     assert "cannot read" in text
     assert "READ " not in text, text
     for student in run.expected:
@@ -291,7 +298,7 @@ def test_files_outside_the_working_copy_are_out_of_reach(run):
 
 
 def test_gradebook_and_grades_csv_cannot_be_written(run):
-    text = _outputs(run, "write_files")
+    text = _outputs(run, "reach_out")
     for target in ("gradebook.db", "grades.csv", "pwned.txt", "key.ipynb"):
         assert f"WROTE {run.course}" not in text and f"WROTE {run.out}" not in text, target
     assert run.marker.encode() not in (run.course / "gradebook.db").read_bytes()
@@ -317,7 +324,7 @@ def test_no_process_of_a_submission_survives(run):
 
 
 def test_memory_limit_holds(run):
-    text = _outputs(run, "big_alloc")
+    text = _outputs(run, "reach_out")
     assert "8 GiB refused" in text and "ALLOCATED" not in text
 
 

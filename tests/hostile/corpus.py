@@ -24,6 +24,8 @@ from lstm_course.instructor.release import strip_demonstrations
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTER = "ch01_rnn"
 OTHER = "ch00_other"
+#: The hostile run's time limit per cell (the corpus's cells take well under a second each).
+CELL_TIMEOUT = 10
 
 
 @dataclass
@@ -207,9 +209,8 @@ def build_corpus(
     add(
         "infinite_loop",
         loop,
-        Expect(
-            "graded", full - pts["rnn_forward_tests"], ("`rnn_forward_tests` exceeded the 20 s time limit",)
-        ),
+        Expect("graded", full - pts["rnn_forward_tests"],
+               (f"`rnn_forward_tests` exceeded the {CELL_TIMEOUT} s time limit",)),
     )
     add(
         "os_exit",
@@ -226,26 +227,11 @@ def build_corpus(
         prepend(key, "rnn_forward", "import faulthandler\nfaulthandler._sigsegv()"),
         Expect("graded", upto("rnn_forward"), ("kernel stopped in cell `rnn_forward`",)),
     )
-    flood = insert_after_imports(key, "for _ in range(3000):\n    print('x' * 70_000, flush=True)")
-    flood = insert_after_imports(flood, "print('y' * (200 * 2**20))")
+    # 21 MB in many messages, then one message of 64 MiB: over the notebook's 8 MiB output
+    # limit, and twice the largest message the grader takes from a kernel (32 MiB)
+    flood = insert_after_imports(key, "for _ in range(300):\n    print('x' * 70_000, flush=True)")
+    flood = insert_after_imports(flood, "print('y' * (64 * 2**20))")
     add("output_flood", flood, Expect("graded", full, ("printed more than",)))
-    add(
-        "big_alloc",
-        insert_after_imports(
-            key,
-            """
-import numpy as np
-for gib in (8, 5):
-    try:
-        block = np.ones(gib * 2**30 // 8)
-        print(f"ALLOCATED {gib} GiB")
-        del block
-    except MemoryError:
-        print(f"{gib} GiB refused")
-""",
-        ),
-        Expect("graded", full, ()),
-    )
     add(
         "fork_bomb",
         insert_after_imports(
@@ -284,24 +270,8 @@ for pid in [os.getppid(), 1] + [int(p) for p in os.listdir("/proc") if p.isdigit
         Expect("graded", full, ()),
     )
 
-    # Reaching out of the sandbox.
-    add(
-        "loopback",
-        insert_after_imports(
-            key,
-            f"""
-import socket
-for host in ["127.0.0.1", "localhost", socket.gethostname()]:
-    try:
-        s = socket.create_connection((host, {port}), timeout=3)
-        s.sendall(b"{marker}")
-        print("CONNECTED", host)
-    except OSError as err:
-        print("no connection to", host, type(err).__name__)
-""",
-        ),
-        Expect("graded", full, ()),
-    )
+    # Reaching out of the sandbox, one probe per cell of one submission: memory, the network,
+    # files to read and to write, the environment and the CPU clock.
     targets = [
         str(secret),
         str(course / "solutions" / CHAPTER / f"{CHAPTER}.ipynb"),
@@ -311,11 +281,35 @@ for host in ["127.0.0.1", "localhost", socket.gethostname()]:
         "/root/.bashrc",
         str(ROOT / "solutions"),
     ]
-    add(
-        "read_files",
-        insert_after_imports(
-            key,
-            f"""
+    writes = [
+        str(course / "gradebook.db"),
+        str(out / "grades.csv"),
+        str(course / "pwned.txt"),
+        str(folder / "key.ipynb"),
+        f"/tmp/pwned-{marker}",
+    ]
+    probes = [
+        """
+import numpy as np
+for gib in (8, 5):
+    try:
+        block = np.ones(gib * 2**30 // 8)
+        print(f"ALLOCATED {gib} GiB")
+        del block
+    except MemoryError:
+        print(f"{gib} GiB refused")
+""",
+        f"""
+import socket
+for host in ["127.0.0.1", "localhost", socket.gethostname()]:
+    try:
+        s = socket.create_connection((host, {port}), timeout=3)
+        s.sendall(b"{marker}")
+        print("CONNECTED", host)
+    except OSError as err:
+        print("no connection to", host, type(err).__name__)
+""",
+        f"""
 import os
 for path in {targets!r}:
     try:
@@ -324,21 +318,7 @@ for path in {targets!r}:
     except OSError as err:
         print("cannot read", path, type(err).__name__)
 """,
-        ),
-        Expect("graded", full, ()),
-    )
-    writes = [
-        str(course / "gradebook.db"),
-        str(out / "grades.csv"),
-        str(course / "pwned.txt"),
-        str(folder / "key.ipynb"),
-        f"/tmp/pwned-{marker}",
-    ]
-    add(
-        "write_files",
-        insert_after_imports(
-            key,
-            f"""
+        f"""
 for path in {writes!r}:
     try:
         with open(path, "a") as f:
@@ -347,9 +327,24 @@ for path in {writes!r}:
     except OSError as err:
         print("cannot write", path, type(err).__name__)
 """,
-        ),
-        Expect("graded", full, ()),
-    )
+        f"""
+import os
+print("ENV KEYS", sorted(os.environ))
+print("SECRET SEEN" if any("{marker}" in v for v in os.environ.values()) else "no secret in the environment")
+import resource, time
+print("RLIMIT_CPU", resource.getrlimit(resource.RLIMIT_CPU))
+_ticks = []
+for _ in range(20):
+    _t = time.process_time()
+    sum(i * i for i in range(2000))
+    _ticks.append(time.process_time() - _t)
+print("PROCESS CLOCK", "precise" if min(_ticks) > 0 else "tick-quantised", min(_ticks))
+""",
+    ]
+    reach_out = key
+    for probe in reversed(probes):
+        reach_out = insert_after_imports(reach_out, probe)
+    add("reach_out", reach_out, Expect("graded", full, ()))
 
     # Cheating: wrong answers that try to pass.
     add(
@@ -482,34 +477,14 @@ _c.check_close = lambda *a, **k: None
     # Every entry one row, ids never merged, nothing a spreadsheet would run (issue 18).
     write(folder, "lee ana", key)
     exp["lee ana"] = Expect("graded", full, (all_passed,), entry="lee ana.ipynb")
-    write(folder, "lee_ana", student)
-    exp["lee_ana"] = Expect("graded", 0, (none_passed,), entry="lee_ana.ipynb")
+    (folder / "lee_ana.ipynb").write_text("")  # not graded: its row must not be lee ana's
+    exp["lee_ana"] = Expect("error", 0, ("empty",), entry="lee_ana.ipynb")
     write(folder, "@SUM(1+1)cmd", key)
     exp["formula"] = Expect("graded", full, (), entry="@SUM(1+1)cmd.ipynb")
     write(folder, ".hidden_student", key)
     exp["hidden"] = Expect("error", 0, ("hidden",), entry=".hidden_student.ipynb")
     (folder / "symlinked.ipynb").symlink_to(folder / "key.ipynb")
     exp["symlink"] = Expect("error", 0, ("link",), entry="symlinked.ipynb")
-    add(
-        "environment",
-        insert_after_imports(
-            key,
-            f"""
-import os
-print("ENV KEYS", sorted(os.environ))
-print("SECRET SEEN" if any("{marker}" in v for v in os.environ.values()) else "no secret in the environment")
-import resource, time
-print("RLIMIT_CPU", resource.getrlimit(resource.RLIMIT_CPU))
-_ticks = []
-for _ in range(20):
-    _t = time.process_time()
-    sum(i * i for i in range(2000))
-    _ticks.append(time.process_time() - _t)
-print("PROCESS CLOCK", "precise" if min(_ticks) > 0 else "tick-quantised", min(_ticks))
-""",
-        ),
-        Expect("graded", full, ()),
-    )
     # The attack the scan used to miss: a computed dunder name and a functools.wraps fake.
     add(
         "computed_dunder",

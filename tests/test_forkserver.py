@@ -36,12 +36,15 @@ PROBE = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def server(tmp_path):
+@pytest.fixture(params=["spawned", "forked"])
+def server(request, tmp_path, monkeypatch):
+    """The server as a new Python (a runner with threads) and as a fork of this process (a
+    runner with one thread: ``lstm-course grade``)."""
     (tmp_path / "probe_main.py").write_text(PROBE)
     env = venv_path_env()
     env["PYTHONPATH"] = str(tmp_path)
-    srv = ForkServer(str(tmp_path), env, str(tmp_path / "server.log"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    srv = ForkServer(str(tmp_path), env, str(tmp_path / "server.log"), fork=request.param == "forked")
     yield srv
     srv.close()
 

@@ -3,8 +3,9 @@
 A worker started as a new Python spends about 1.7 s of CPU importing nbgrader, nbconvert,
 nbformat, SQLAlchemy and jupyter_client before it reads the notebook: on a 2-core machine, a
 class of 100 pays about 1.5 minutes for it. So each ``lstm-course grade`` run starts one fork
-server (``python -m lstm_course.instructor.grading.forkserver``), which imports
-:mod:`~lstm_course.instructor.grading.worker` once, and every submission's worker is a fork of it.
+server, which imports :mod:`~lstm_course.instructor.grading.worker` once (or forks it from the
+runner, which has imported it already: see :class:`ForkServer`), and every submission's worker is
+a fork of it.
 
 Only trusted code runs here: the worker is the grader's own, and student code still runs in the
 sandboxed kernel the worker starts. Each forked worker, before it grades:
@@ -92,6 +93,10 @@ def _worker_child(request: dict, keep_out: list[int]) -> int:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
+    # whatever sys.stdout and sys.stderr were in the server (a runner's, when it forked the
+    # server from itself), the worker's go to its log
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     if request.get("pidns"):
         status = _become_pid_1()
         if status is not None:
@@ -188,23 +193,93 @@ class Forked:
         return self.returncode
 
 
-class ForkServer:
-    """Start the fork server; :meth:`start` a worker through it; :meth:`close` when done."""
+class _ForkedServer:
+    """The server as a fork of the runner itself: the part of :class:`subprocess.Popen` used."""
 
     def __init__(self, cwd: str, env: dict[str, str], log_path: str) -> None:
+        from lstm_course.instructor.grading.sandbox import _set_parent_death_signal
+
+        to_server, from_runner = os.pipe()[::-1]
+        from_server, to_runner = os.pipe()
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.pid = os.fork()
+        if self.pid == 0:  # the server
+            code = 1
+            try:
+                os.close(to_server)
+                os.close(from_server)
+                os.setsid()
+                _set_parent_death_signal()  # dies with the runner
+                os.chdir(cwd)
+                os.environ.clear()
+                os.environ.update(env)
+                null = os.open(os.devnull, os.O_RDWR)
+                os.dup2(null, 0)
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                serve(from_runner, to_runner)
+                code = 0
+            except BaseException:  # noqa: BLE001 - report and die, never return into the runner
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(log)
+        os.close(from_runner)
+        os.close(to_runner)
+        self.stdin = os.fdopen(to_server, "wb")
+        self.stdout = os.fdopen(from_server, "rb")
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            pid, status = os.waitpid(self.pid, 0 if deadline is None else os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("fork server", timeout)
+            else:
+                time.sleep(0.05)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 9)
+            except ProcessLookupError:
+                pass
+
+
+class ForkServer:
+    """Start the fork server; :meth:`start` a worker through it; :meth:`close` when done.
+
+    A runner with one thread (``lstm-course grade`` on the command line) forks the server from
+    itself: it has already imported most of the grader. One with more threads (a Dask worker, a
+    test, the benchmark) starts ``python -m lstm_course.instructor.grading.forkserver``, since
+    forking a process with other threads running may copy a lock another thread holds.
+    """
+
+    def __init__(self, cwd: str, env: dict[str, str], log_path: str, fork: bool | None = None) -> None:
         from lstm_course.instructor.grading.sandbox import join_and_die_with_parent
 
-        with open(log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "lstm_course.instructor.grading.forkserver"],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                start_new_session=True,
-                preexec_fn=lambda: join_and_die_with_parent([]),  # the server dies with the runner
-            )
+        if fork if fork is not None else threading.active_count() == 1:
+            import lstm_course.instructor.grading.worker  # noqa: F401 - the forks inherit it
+
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self.proc = _ForkedServer(cwd, env, log_path)
+        else:
+            with open(log_path, "ab") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "lstm_course.instructor.grading.forkserver"],
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    start_new_session=True,
+                    preexec_fn=lambda: join_and_die_with_parent([]),  # the server dies with the runner
+                )
         self._cond = threading.Condition()
         self._replies: dict[str, dict] = {}
         self._exits: dict[str, int] = {}

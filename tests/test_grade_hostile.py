@@ -242,7 +242,6 @@ CASES = [
     "get_ipython",
     "pdf_student",
     "dup",
-    "folder_student",
     "folder_empty",
     "lee ana",
     "lee_ana",

@@ -70,6 +70,7 @@ def setup(tmp_path_factory):
     write(pair, "half", half)
     (pair / "folder_layout").mkdir()
     write(pair / "folder_layout", CHAPTER, key)
+    (pair / "folder_layout" / "notes.txt").write_text("my notes")  # a student's other files
     archive = base / "export.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for path in sorted(pair.rglob("*")):

@@ -673,3 +673,19 @@ def test_a_new_gradebook_is_stamped_as_nbgrader_stamps_it(tmp_path, monkeypatch)
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
             schema_version()]
     engine.dispose()
+
+
+def test_kernels_start_with_the_graders_matplotlib_font_list(tmp_path):
+    """The font list each kernel's MPLCONFIGDIR gets (sandbox.matplotlib_font_cache) is one
+    matplotlib uses as it is, instead of scanning every font again."""
+    name, text = sandbox.matplotlib_font_cache()
+    (tmp_path / name).write_text(text)
+    os.utime(tmp_path / name, (1, 1))
+    code = ("import matplotlib.font_manager as fm; "
+            "print(len(fm.fontManager.ttflist), fm.findfont('DejaVu Sans'))")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "MPLCONFIGDIR": str(tmp_path)},
+                         capture_output=True, text=True, check=True)
+    count, font = out.stdout.split(maxsplit=1)
+    assert int(count) > 0 and os.path.exists(font.strip())
+    assert os.stat(tmp_path / name).st_mtime == 1, "matplotlib built its font list again"
+    assert "building the font cache" not in out.stderr

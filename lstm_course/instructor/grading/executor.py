@@ -30,7 +30,12 @@ from nbgrader.utils import is_grade
 from traitlets import Any, Dict, Float, List, Unicode
 
 from lstm_course.instructor.grading.guard import source_hash
-from lstm_course.instructor.grading.sandbox import Limits, SandboxKernelManager, SandboxSpec
+from lstm_course.instructor.grading.sandbox import (
+    Limits,
+    SandboxKernelManager,
+    SandboxSpec,
+    matplotlib_font_cache,
+)
 
 GUARD_STARTUP = """\
 import os as _os, traceback as _tb
@@ -101,6 +106,8 @@ class SandboxedExecute(Execute):
                 "/sandbox/guard.json": json.dumps(guard_config),
                 STARTUP_FILE: GUARD_STARTUP.format(path="/sandbox/guard.json"),
             }
+            if fonts := matplotlib_font_cache():
+                spec.files[f"/sandbox/home/.config/matplotlib/{fonts[0]}"] = fonts[1]
             spec.prepare()
             self.km = SandboxKernelManager(
                 sandbox=spec,
@@ -113,6 +120,10 @@ class SandboxedExecute(Execute):
             startup = ipython_dir / "profile_default" / "startup"
             startup.mkdir(parents=True, exist_ok=True)
             (run_dir / "home").mkdir(exist_ok=True)
+            if fonts := matplotlib_font_cache():
+                mpl_dir = run_dir / "home" / ".config" / "matplotlib"
+                mpl_dir.mkdir(parents=True, exist_ok=True)
+                (mpl_dir / fonts[0]).write_text(fonts[1])
             (run_dir / "guard.json").write_text(json.dumps(guard_config))
             (startup / "00-lstm-course-guard.py").write_text(
                 GUARD_STARTUP.format(path=str(run_dir / "guard.json"))

@@ -126,6 +126,9 @@ def _fork_worker(request: dict, keep_out: list[int]) -> int:
 def serve(inp: int, out: int) -> None:
     """The server's loop: fork a worker per request line on ``inp``, report on ``out``."""
     import lstm_course.instructor.grading.worker  # noqa: F401 - what every fork inherits
+    from lstm_course.instructor.grading.sandbox import matplotlib_font_cache
+
+    matplotlib_font_cache()  # read once, here: every fork inherits it
 
     children: dict[int, str] = {}
     buffer = b""

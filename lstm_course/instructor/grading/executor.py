@@ -31,6 +31,7 @@ from traitlets import Any, Dict, Float, List, Unicode
 
 from lstm_course.instructor.grading.guard import source_hash
 from lstm_course.instructor.grading.sandbox import (
+    MPL_CONFIG,
     Limits,
     SandboxKernelManager,
     SandboxSpec,
@@ -107,7 +108,7 @@ class SandboxedExecute(Execute):
                 STARTUP_FILE: GUARD_STARTUP.format(path="/sandbox/guard.json"),
             }
             if fonts := matplotlib_font_cache():
-                spec.files[f"/sandbox/home/.config/matplotlib/{fonts[0]}"] = fonts[1]
+                spec.files[f"/sandbox/home/{MPL_CONFIG}/{fonts[0]}"] = fonts[1]
             spec.prepare()
             self.km = SandboxKernelManager(
                 sandbox=spec,
@@ -121,7 +122,7 @@ class SandboxedExecute(Execute):
             startup.mkdir(parents=True, exist_ok=True)
             (run_dir / "home").mkdir(exist_ok=True)
             if fonts := matplotlib_font_cache():
-                mpl_dir = run_dir / "home" / ".config" / "matplotlib"
+                mpl_dir = run_dir / "home" / MPL_CONFIG
                 mpl_dir.mkdir(parents=True, exist_ok=True)
                 (mpl_dir / fonts[0]).write_text(fonts[1])
             (run_dir / "guard.json").write_text(json.dumps(guard_config))

@@ -139,8 +139,9 @@ def serve(inp: int, out: int) -> None:
         while data:
             data = data[os.write(out, data):]
 
-    while open_input or children:
-        ready, _, _ = select.select([inp] if open_input else [], [], [], 0.05)
+    # until the runner closes our input: it has waited for every worker it started by then
+    while open_input:
+        ready, _, _ = select.select([inp], [], [], 0.05)
         if ready:
             chunk = os.read(inp, 65536)
             if not chunk:
@@ -165,8 +166,6 @@ def serve(inp: int, out: int) -> None:
                 break
             if pid in children:
                 send({"id": children.pop(pid), "exit": os.waitstatus_to_exitcode(status)})
-        if not open_input:
-            break  # the runner is done: it has waited for every worker it started
 
 
 def main() -> None:

@@ -185,6 +185,10 @@ def readonly_paths() -> list[str]:
     ]
 
 
+#: Matplotlib's config folder (``MPLCONFIGDIR``) in a kernel's home.
+MPL_CONFIG = ".config/matplotlib"
+
+
 def kernel_env(home: str, tmp: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The whole environment of a kernel: nothing of the grader's (no database URL, token or
     credential an instructor exported), only what Python, Jupyter and the libraries need."""
@@ -203,7 +207,7 @@ def kernel_env(home: str, tmp: str, extra: dict[str, str] | None = None) -> dict
         "MKL_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "IPYTHONDIR": f"{home}/.ipython",
-        "MPLCONFIGDIR": f"{home}/.config/matplotlib",
+        "MPLCONFIGDIR": f"{home}/{MPL_CONFIG}",
         "XDG_CACHE_HOME": f"{home}/.cache",
         "JUPYTER_PLATFORM_DIRS": "1",
         **(extra or {}),

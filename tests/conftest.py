@@ -63,7 +63,7 @@ def root() -> Path:
 #: at the end while the other idles (longest-processing-time-first scheduling).
 LONGEST_FIRST = (
     "test_grade_fast.py", "test_grade_parallel.py", "test_grade_hostile.py", "test_grade_cluster.py",
-    "test_bench.py", "test_jupyterlab.py", "test_accessibility.py", "test_grade_report.py",
+    "test_bench.py", "test_jupyterlab.py", "test_book_browser.py", "test_grade_report.py",
     "test_grade_platforms.py", "test_release.py", "test_grade_postgres.py",
 )
 

@@ -1,7 +1,9 @@
 """The book in a real browser: headless Chromium opens every page of the table of contents,
 served from 127.0.0.1, as a reader would, with no network beyond this machine.
 
-Each page is visited once (cached per module); the tests below read what happened there.
+Each page is visited once (cached per module); the tests below read what happened there,
+axe-core's accessibility audit of the page included (light theme; dark theme too on a few pages).
+The checks axe cannot make (keyboard, formulas for screen readers) are test_accessibility.py's.
 Screenshots of a chapter page go to test-artifacts/ for a person to look at.
 """
 
@@ -10,10 +12,13 @@ from __future__ import annotations
 import pytest
 from book_site import (
     ARTIFACTS,
+    SERIOUS,
     PageVisit,
+    audit,
     broken_url,
     chapter_docnames,
     chromium,
+    describe_violations,
     require_built_book,
     serve,
     toc_docnames,
@@ -22,6 +27,8 @@ from book_site import (
 from selenium.webdriver.support.ui import WebDriverWait
 
 PAGES = toc_docnames()
+#: Pages also audited in the dark theme (its contrast): two chapters and the front page.
+DARK_PAGES = [p for p in PAGES if p.startswith("chapters/")][:2] + ["intro"]
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +50,11 @@ def page(request, browser, visits) -> PageVisit:
     if docname not in visits:
         server, driver = browser
         before = len(server.log)
-        visits[docname] = visit(driver, server.url(docname))
-        visits[docname].failed += [f"{path}: HTTP {code}" for path, code in server.log[before:]
-                                   if code >= 400]
+        visits[docname] = page = visit(driver, server.url(docname))
+        page.failed += [f"{path}: HTTP {code}" for path, code in server.log[before:] if code >= 400]
+        page.violations = audit(driver)
+        if docname in DARK_PAGES:
+            page.dark_violations = audit(driver, theme="dark", rules=["color-contrast"])
     return visits[docname]
 
 
@@ -83,6 +92,18 @@ def test_internal_links_resolve(docname, page, browser):
     server, _ = browser
     broken = [why for url in sorted(set(page.links)) if (why := broken_url(server.base, url))]
     assert not broken, f"{docname}: " + "\n".join(broken)
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_page_has_no_serious_accessibility_violation(docname, page):
+    serious = [v for v in page.violations if v["impact"] in SERIOUS]
+    assert not serious, "\n" + describe_violations(serious, docname)
+
+
+@pytest.mark.parametrize("docname", DARK_PAGES)
+def test_dark_theme_keeps_contrast(docname, page):
+    bad = [v for v in page.dark_violations if v["impact"] in SERIOUS]
+    assert not bad, "\n" + describe_violations(bad, docname)
 
 
 def test_search_finds_forget_gate(browser):

@@ -80,6 +80,7 @@ class SandboxedExecute(Execute):
     guard = Dict({}).tag(config=True)
     report_path = Unicode("").tag(config=True)
     cgroup_procs = List(Unicode()).tag(config=True)  # the submission's kernel cgroup, if any
+    zygote = Unicode("").tag(config=True)  # the run's kernel zygote's socket (root mode), if any
     start_time = Float(0.0).tag(config=True)
     raise_on_iopub_timeout = False  # a dropped oversized message must not end the run
     startup_timeout = 180  # a busy machine imports PyTorch slowly; the kernel starts before any cell
@@ -114,6 +115,7 @@ class SandboxedExecute(Execute):
                 sandbox=spec,
                 kernel_log=str(run_dir / "kernel.log"),
                 cgroup_procs=list(self.cgroup_procs),
+                zygote=self.zygote,
                 config=self.config,
             )
         else:

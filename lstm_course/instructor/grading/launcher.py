@@ -185,8 +185,12 @@ def build_root(spec: dict) -> None:
     mount("none", "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def drop_privileges(spec: dict) -> None:
-    """Runs in the kernel's process, just before exec: no capabilities, no way back."""
+def drop_privileges(spec: dict, exec_follows: bool = True) -> None:
+    """Runs in the kernel's process, just before exec: no capabilities, no way back.
+
+    Without an exec to follow (a kernel forked from the zygote, :mod:`.zygote`), the process is
+    made dumpable again once it has its user, as an exec would make it: else ``/proc/self/fd``
+    and the like would belong to root and be closed to the kernel."""
     last_cap = int(open("/proc/sys/kernel/cap_last_cap").read())
     for cap in range(last_cap + 1):
         libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
@@ -196,6 +200,8 @@ def drop_privileges(spec: dict) -> None:
         os.setgroups([])
         os.setresgid(spec["gid"], spec["gid"], spec["gid"])
         os.setresuid(spec["uid"], spec["uid"], spec["uid"])
+        if not exec_follows:
+            _check(libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "dumpable")
     else:
         # Root of a user namespace: keep the uid, lose every capability.
         header = (ctypes.c_uint32 * 2)(0x20080522, 0)
@@ -222,7 +228,9 @@ def load_filter(program: bytes) -> None:
     _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
 
 
-def main(spec_path: str) -> None:
+def main(spec_path: str, start=None) -> None:
+    """PID 1 of the sandbox: build the root, fork the kernel, wait for it. The kernel execs
+    ``spec["argv"]``, or, given ``start`` (the zygote's), calls ``start(spec)`` instead."""
     with open(spec_path) as f:
         spec = json.load(f)
     with open(spec["seccomp"], "rb") as f:  # read before the old root goes away
@@ -239,10 +247,18 @@ def main(spec_path: str) -> None:
         try:
             os.setsid()
             os.chdir("/sandbox/work")
-            drop_privileges(spec)
-            os.execve(spec["argv"][0], spec["argv"], spec["env"])
+            drop_privileges(spec, exec_follows=start is None)
+            if start is None:
+                os.execve(spec["argv"][0], spec["argv"], spec["env"])
+            try:
+                code = start(spec)
+            except SystemExit as stop:
+                code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
         except BaseException as err:  # noqa: BLE001 - report and die, never return into PID 1's code
-            print(f"sandbox: could not start the kernel: {err}", file=log, flush=True)
+            print(f"sandbox: could not start the kernel: {err!r}", file=log, flush=True)
         os._exit(71)
 
     def forward(signum, frame):

@@ -3,8 +3,10 @@
 The runner registers the chapter in nbgrader's gradebook (when its tests changed), finds the
 submissions, and starts one worker process per submission (``--jobs`` at a time), each with its
 own sandbox user and private folder; each worker is a fork of the run's fork server, which has
-imported the grader once (:mod:`~lstm_course.instructor.grading.forkserver`). It never runs
-student code itself and never trusts what a worker does not say: a worker that crashes or
+imported the grader once (:mod:`~lstm_course.instructor.grading.forkserver`), and as root each
+kernel is a fork of the run's zygote, which has imported PyTorch once
+(:mod:`~lstm_course.instructor.grading.zygote`). The runner never runs student code itself and
+never trusts what a worker does not say: a worker that crashes or
 overruns its time is killed (with everything it started) and its student gets an ``error`` row.
 Then it writes ``grades.csv`` (one row per submission, sorted by student id) and
 ``feedback/<student_id>.html``.
@@ -40,7 +42,9 @@ from lstm_course.instructor.grading.sandbox import (
     SandboxUnavailable,
     choose_uid_base,
     detect,
+    kernel_env,
 )
+from lstm_course.instructor.grading.zygote import Zygote
 
 CSV_HEADER = ["student_id", "chapter", "score", "max_score", "status", "detail", "submitted_as"]
 #: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
@@ -194,7 +198,7 @@ def grade(
     )
     scratch = Path(tempfile.mkdtemp(prefix="lstm-grade-"))
     os.chmod(scratch, 0o700)
-    server = None
+    server = zygote = None
     try:
         # the workers' fork server imports the grader while the gradebook is brought up to date
         server = ForkServer(str(root), venv_path_env(), str(scratch / "forkserver.log"))
@@ -207,6 +211,12 @@ def grade(
         subs, platform_ids = recognise_platform(subs, chapter)  # Canvas and Moodle downloads
         if not subs:
             log(f"no submissions found in {submissions}")
+        if mode == "root" and sum(s.notebook is not None and not s.problem for s in subs) > 1:
+            # kernels are forks of a process that has imported PyTorch (zygote.py); for a single
+            # notebook, starting it costs as much as the kernel would
+            (scratch / "zygote-home").mkdir()
+            zygote = Zygote(str(scratch / "zygote.sock"), str(scratch / "zygote.log"),
+                            kernel_env(str(scratch / "zygote-home"), str(scratch)))
         uid_base = choose_uid_base(jobs) if mode == "root" else 0
         free_slots = list(range(jobs))
         lock = threading.Lock()
@@ -264,6 +274,7 @@ def grade(
                 "run_dir": str(work),
                 "result_path": str(work / "result.json"),
                 "fast": not run_all,  # skip the demonstrations no test needs (grading/fast.py)
+                "zygote": zygote.path if zygote else "",
             }
             group = None
             if groups is not None:
@@ -340,6 +351,8 @@ def grade(
     finally:
         if server is not None:
             server.close()
+        if zygote is not None:
+            zygote.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
     results.sort(key=lambda r: r["student_id"])

@@ -40,6 +40,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Any, Dict, List, Unicode
 
 from lstm_course.instructor.grading import cgroup, syscalls
+from lstm_course.instructor.grading.zygote import ZygoteProcess
 
 GiB = 1024**3
 MiB = 1024**2
@@ -302,9 +303,14 @@ class SandboxSpec:
             "argv": argv,
         }
 
+    @property
+    def launcher_spec_path(self) -> Path:
+        return self.run_dir / "launcher.json"
+
     def command(self, argv: list[str]) -> list[str]:
-        """The command that starts ``argv`` (the kernel) inside the sandbox."""
-        spec_path = self.run_dir / "launcher.json"
+        """The command that starts ``argv`` (the kernel) inside the sandbox (it writes the
+        launcher's spec, which a kernel forked from the zygote reads too)."""
+        spec_path = self.launcher_spec_path
         fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(self.launcher_spec(argv), f)
@@ -357,6 +363,7 @@ class SandboxKernelManager(AsyncKernelManager):
     kernel_log = Unicode("")
     extra_env = Dict()
     cgroup_procs = List(Unicode())  # the submission's kernel cgroup (cgroup.procs files)
+    zygote = Unicode("")  # the run's kernel zygote (its socket), root mode only: see zygote.py
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -394,6 +401,19 @@ class SandboxKernelManager(AsyncKernelManager):
         return self.sandbox.command(argv)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        if self.zygote and self.sandbox is not None and self.sandbox.mode == "root":
+            try:
+                process = ZygoteProcess(self.zygote, str(self.sandbox.launcher_spec_path),
+                                        self.kernel_log or os.devnull, list(self.cgroup_procs))
+            except OSError as err:  # the zygote is gone: start the kernel as a new process
+                with open(self.kernel_log or os.devnull, "a") as log:
+                    print(f"the kernel zygote failed ({err}); starting a new process", file=log)
+            else:
+                provisioner = self.provisioner
+                provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, None
+                provisioner.cwd = str(self.sandbox.run_dir)
+                self._reconcile_connection_info(provisioner.connection_info)
+                return
         if self.sandbox is not None:
             kw["cwd"] = str(self.sandbox.run_dir)
             kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}

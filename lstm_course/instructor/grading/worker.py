@@ -217,6 +217,7 @@ def autograde(spec: dict, course, db_url: str, chapter, nb) -> dict:
     config.SandboxedExecute.guard = guard_config(chapter)
     config.SandboxedExecute.report_path = str(report_path)
     config.SandboxedExecute.cgroup_procs = list(spec.get("cgroup_procs") or [])
+    config.SandboxedExecute.zygote = spec.get("zygote") or ""
     config.SandboxedExecute.start_time = time.monotonic()
     coursedir = CourseDirectory(config=config)
     app = Autograde(coursedir=coursedir, config=config)

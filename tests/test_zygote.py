@@ -1,5 +1,5 @@
 """Kernels forked from the zygote (lstm_course/instructor/grading/zygote.py) are sandboxed as a
-kernel started as a new process is.
+kernel started as a new process is, and end with their worker or with the zygote.
 
 One probe, put before Chapter 1's import cell, runs in the kernels of two grading runs as root:
 one where they are forks of the zygote, and one where the zygote is gone, so that the same
@@ -9,15 +9,26 @@ the process was started.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
+import signal
+import time
 
 import nbformat
 import pytest
 from hostile.corpus import CHAPTER, chapter_points, load, make_course, strip_narrative, write
 
 from lstm_course.instructor.grading import runner
+from lstm_course.instructor.grading.sandbox import (
+    Limits,
+    SandboxKernelManager,
+    SandboxSpec,
+    choose_uid_base,
+    kernel_env,
+)
+from lstm_course.instructor.grading.zygote import Zygote, ZygoteProcess
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the zygote serves the root sandbox")
 
@@ -122,3 +133,58 @@ def test_each_fork_draws_its_own_random_numbers(runs):
     _, (_, forked), _ = runs
     (python_a, numpy_a), (python_b, numpy_b) = forked["a"]["random"], forked["b"]["random"]
     assert python_a != python_b and numpy_a != numpy_b
+
+
+def _running_as(uid: int) -> list[int]:
+    """Processes of this machine running as ``uid`` (a sandboxed kernel's user)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            status = open(f"/proc/{entry}/status").read() if entry.isdigit() else ""
+        except OSError:
+            continue
+        if f"\nUid:\t{uid}\t" in status:
+            pids.append(int(entry))
+    return pids
+
+
+def _eventually(condition, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_kernel_ends_when_its_worker_or_the_zygote_goes_away(tmp_path):
+    """Without a cgroup to kill, what ends a forked kernel is the zygote: when the worker's end of
+    the connection closes (the worker ended or was killed), and when the zygote itself dies."""
+    (tmp_path / "home").mkdir()
+    zygote = Zygote(str(tmp_path / "z.sock"), str(tmp_path / "z.log"),
+                    kernel_env(str(tmp_path / "home"), str(tmp_path)))
+    assert zygote.path
+    base = choose_uid_base(2)
+
+    async def start(i: int) -> SandboxKernelManager:
+        spec = SandboxSpec(mode="root", run_dir=tmp_path / f"k{i}", uid=base + i, limits=Limits())
+        spec.prepare()
+        km = SandboxKernelManager(sandbox=spec, kernel_log=str(tmp_path / f"k{i}.log"), zygote=zygote.path)
+        await km.start_kernel()
+        return km
+
+    try:
+        kms = [asyncio.run(start(i)) for i in range(2)]
+        assert all(isinstance(km.provisioner.process, ZygoteProcess) for km in kms)
+        assert _eventually(lambda: _running_as(base) and _running_as(base + 1)), (
+            (tmp_path / "k0.log").read_text(errors="replace")[-2000:])
+        kms[0].provisioner.process.sock.close()  # what a worker's death does to its end
+        assert _eventually(lambda: not _running_as(base)), "the kernel outlived its worker"
+        assert _running_as(base + 1), "another worker's kernel ended with it"
+        zygote.proc.kill()
+        assert _eventually(lambda: not _running_as(base + 1)), "a kernel outlived the zygote"
+    finally:
+        zygote.close()
+        for uid in (base, base + 1):
+            for pid in _running_as(uid):
+                os.kill(pid, signal.SIGKILL)

@@ -175,7 +175,7 @@ def serve(listener: socket.socket, stop: int) -> None:
                         os.kill(kernels[conn], int(message["signal"]))
                     except ProcessLookupError:
                         pass
-        while kernels:
+        while True:  # reap every ended fork (also those killed when their worker went away)
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:

@@ -181,8 +181,9 @@ def test_default_jobs_follows_the_cores_the_grader_is_given():
         assert out.stdout.strip() == str(given)
 
 
-def _sleeper_course(base: Path, name: str, sleeps: list[int]) -> tuple[Path, Path]:
-    """A course and a folder with one answer key that sleeps ``sleeps`` seconds after its imports."""
+def _sleeper_course(base: Path, name: str, sleeps: list[int], copies: int = 1) -> tuple[Path, Path]:
+    """A course and a folder with ``copies`` answer keys that sleep ``sleeps`` seconds after their
+    imports."""
     _sandbox_or_skip()
     course = make_course(base / f"{name}-course", fake_other=False)
     subs = base / name
@@ -190,7 +191,8 @@ def _sleeper_course(base: Path, name: str, sleeps: list[int]) -> tuple[Path, Pat
     slow = strip_narrative(load("key"))
     for seconds in sleeps:
         slow = insert_after_imports(slow, f"import time\ntime.sleep({seconds})")
-    write(subs, "slow", slow)
+    for i in range(copies):
+        write(subs, "slow" if copies == 1 else f"slow{i}", slow)
     return course, subs
 
 
@@ -205,6 +207,19 @@ def test_a_notebook_stops_at_its_time_budget(setup):
     assert "used up its 14 s time limit" in row["detail"] and "later cells did not run" in row["detail"]
 
 
+def _is_kernel(p) -> bool:
+    """A kernel: a new ``ipykernel_launcher`` process, or a fork of the zygote running as its
+    sandbox user (the zygote and PID 1 of each sandbox run as the grader)."""
+    import psutil
+
+    try:
+        cmdline = " ".join(p.cmdline())
+        forked = "grading.zygote" in cmdline and p.uids().real != os.getuid()
+        return "ipykernel_launcher" in cmdline or forked
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _running(p) -> bool:
     import psutil
 
@@ -214,21 +229,25 @@ def _running(p) -> bool:
         return False
 
 
-def test_a_submission_dies_with_its_grader(setup):
-    """A grader that is killed (say, a Dask worker process) leaves no submission running on."""
+@pytest.mark.parametrize("copies", [1, 2], ids=["new-process-kernel", "zygote-kernels"])
+def test_a_submission_dies_with_its_grader(setup, copies):
+    """A grader that is killed (say, a Dask worker process) leaves no submission running on,
+    whether its kernel started as a new process (one notebook) or, as root, as a fork of the
+    run's zygote (two)."""
     import psutil
 
-    course, subs = _sleeper_course(setup[3], "orphan", [300])
+    course, subs = _sleeper_course(setup[3], f"orphan{copies}", [300], copies)
     base = setup[3]
-    cmd = grade_command(CHAPTER, subs, base / "orphan-out", "--cell-timeout", "600")
+    cmd = grade_command(CHAPTER, subs, base / f"orphan{copies}-out", "--cell-timeout", "600", "--jobs", "2")
     grader = subprocess.Popen(cmd, cwd=course, env=nbgrader_env(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         family: list[psutil.Process] = []
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # until the submission's kernel runs
+        while time.monotonic() < deadline:  # until every submission's kernel runs
             family = psutil.Process(grader.pid).children(recursive=True)
-            if any("ipykernel_launcher" in " ".join(p.cmdline()) for p in family if p.is_running()):
+            kernels = [p for p in family if _is_kernel(p)]
+            if len(kernels) == copies:
                 break
             time.sleep(0.5)
         else:

@@ -85,8 +85,12 @@ def _grade(base, course, name: str) -> tuple[dict, dict]:
 class _Gone:
     """A zygote that could not start: nothing listens on its socket."""
 
-    def __init__(self, path: str, log_path: str, env: dict[str, str]) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
+
+    @classmethod
+    def for_chapter(cls, scratch, source) -> _Gone:
+        return cls(str(scratch / "nothing-listens.sock"))
 
     def close(self) -> None:
         pass

@@ -42,7 +42,6 @@ from lstm_course.instructor.grading.sandbox import (
     SandboxUnavailable,
     choose_uid_base,
     detect,
-    kernel_env,
 )
 from lstm_course.instructor.grading.zygote import Zygote
 
@@ -203,7 +202,8 @@ def grade(
         # the workers' fork server imports the grader while the gradebook is brought up to date
         server = ForkServer(str(root), venv_path_env(), str(scratch / "forkserver.log"))
         ensure_assignment(course, chapter)
-        full = max_score(ChapterSource.load(root, chapter))
+        source = ChapterSource.load(root, chapter)
+        full = max_score(source)
         try:
             subs = discover(Path(submissions), chapter, scratch)
         except DiscoveryError as err:
@@ -214,9 +214,7 @@ def grade(
         if mode == "root" and sum(s.notebook is not None and not s.problem for s in subs) > 1:
             # kernels are forks of a process that has imported PyTorch (zygote.py); for a single
             # notebook, starting it costs as much as the kernel would
-            (scratch / "zygote-home").mkdir()
-            zygote = Zygote(str(scratch / "zygote.sock"), str(scratch / "zygote.log"),
-                            kernel_env(str(scratch / "zygote-home"), str(scratch)))
+            zygote = Zygote.for_chapter(scratch, source)
         uid_base = choose_uid_base(jobs) if mode == "root" else 0
         free_slots = list(range(jobs))
         lock = threading.Lock()

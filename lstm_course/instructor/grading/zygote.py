@@ -46,9 +46,11 @@ import traceback
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-#: What the zygote imports once for every kernel (all of it is what a chapter's kernel imports
-#: anyway; matplotlib is left out: it reads its configuration folder when imported).
+#: What the zygote imports once for every kernel, before the modules the chapter imports (which
+#: the grader names on its command line: ``guard_config``'s list).
 PRELOAD = ("numpy", "torch", "torch.nn", "ipykernel.kernelapp", "ipykernel.ipkernel", "IPython")
+#: The matplotlib backend ipykernel sets (``MPLBACKEND``) before a notebook imports matplotlib.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 #: How a kernel's command line starts (SandboxKernelManager's kernel spec); the rest are its arguments.
 KERNEL_MODULE = "ipykernel_launcher"
 
@@ -197,9 +199,10 @@ def _kill(pid: int) -> None:
         pass
 
 
-def main(path: str) -> None:
-    """Listen, tell the grader (a line on standard output), then import: a worker may connect
-    at once, and its request waits until the imports are done."""
+def main(path: str, modules: list[str]) -> None:
+    """Listen, tell the grader (a line on standard output), then import :data:`PRELOAD` and
+    ``modules`` (names that are not modules are skipped): a worker may connect at once, and its
+    request waits until the imports are done."""
     import importlib
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -214,6 +217,11 @@ def main(path: str) -> None:
     os.dup2(2, 1)
     for name in PRELOAD:
         importlib.import_module(name)
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
     serve(listener, stop)
 
 
@@ -225,13 +233,13 @@ class Zygote:
     (kernels then start as new processes); its output goes to ``log_path``.
     """
 
-    def __init__(self, path: str, log_path: str, env: dict[str, str]) -> None:
+    def __init__(self, path: str, log_path: str, env: dict[str, str], modules: list[str] = ()) -> None:
         from lstm_course.instructor.grading.sandbox import join_and_die_with_parent
 
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-Xfrozen_modules=off", "-m", "lstm_course.instructor.grading.zygote",
-                 path],
+                 path, *modules],
                 cwd=os.path.dirname(path),
                 env=env,
                 stdin=subprocess.PIPE,
@@ -244,6 +252,22 @@ class Zygote:
         ready, _, _ = select.select([self.proc.stdout], [], [], 30)
         listening = bool(ready) and self.proc.stdout.readline().strip() == b"listening"
         self.path = path if listening else ""
+
+    @classmethod
+    def for_chapter(cls, scratch, source) -> Zygote:
+        """The zygote of a run (its files in the run's private ``scratch`` folder) that imports
+        what ``source`` (a :class:`~.notebook.ChapterSource`) imports. It imports matplotlib as a
+        kernel does: with ipykernel's inline backend, and the grader's font list at hand."""
+        from lstm_course.instructor.grading.notebook import guard_config
+        from lstm_course.instructor.grading.sandbox import MPL_CONFIG, kernel_env, matplotlib_font_cache
+
+        home = scratch / "zygote-home"
+        (home / MPL_CONFIG).mkdir(parents=True)
+        if fonts := matplotlib_font_cache():
+            (home / MPL_CONFIG / fonts[0]).write_text(fonts[1])
+        env = kernel_env(str(home), str(scratch), {"MPLBACKEND": INLINE_BACKEND})
+        return cls(str(scratch / "zygote.sock"), str(scratch / "zygote.log"), env,
+                   guard_config(source)["modules"])
 
     def close(self) -> None:
         try:
@@ -325,4 +349,4 @@ class ZygoteProcess:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:])

@@ -46,8 +46,10 @@ import traceback
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-#: What the zygote imports once for every kernel, before the modules the chapter imports (which
-#: the grader names on its command line: ``guard_config``'s list).
+#: What the zygote imports once for every kernel, before the libraries the chapter imports (which
+#: the grader names on its command line: ``guard_config``'s list without the course's own modules:
+#: those must be imported by the kernel, as ``lstm_course.teach.checks`` hooks into the running
+#: IPython shell when it is imported).
 PRELOAD = ("numpy", "torch", "torch.nn", "ipykernel.kernelapp", "ipykernel.ipkernel", "IPython")
 #: The matplotlib backend ipykernel sets (``MPLBACKEND``) before a notebook imports matplotlib.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -256,8 +258,9 @@ class Zygote:
     @classmethod
     def for_chapter(cls, scratch, source) -> Zygote:
         """The zygote of a run (its files in the run's private ``scratch`` folder) that imports
-        what ``source`` (a :class:`~.notebook.ChapterSource`) imports. It imports matplotlib as a
-        kernel does: with ipykernel's inline backend, and the grader's font list at hand."""
+        the libraries ``source`` (a :class:`~.notebook.ChapterSource`) imports. It imports
+        matplotlib as a kernel does: with ipykernel's inline backend, and the grader's font list
+        at hand."""
         from lstm_course.instructor.grading.notebook import guard_config
         from lstm_course.instructor.grading.sandbox import MPL_CONFIG, kernel_env, matplotlib_font_cache
 
@@ -266,8 +269,8 @@ class Zygote:
         if fonts := matplotlib_font_cache():
             (home / MPL_CONFIG / fonts[0]).write_text(fonts[1])
         env = kernel_env(str(home), str(scratch), {"MPLBACKEND": INLINE_BACKEND})
-        return cls(str(scratch / "zygote.sock"), str(scratch / "zygote.log"), env,
-                   guard_config(source)["modules"])
+        libraries = [m for m in guard_config(source)["modules"] if m.split(".")[0] != "lstm_course"]
+        return cls(str(scratch / "zygote.sock"), str(scratch / "zygote.log"), env, libraries)
 
     def close(self) -> None:
         try:

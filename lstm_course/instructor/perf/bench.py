@@ -9,7 +9,7 @@ Three tables, each a list of rows, with the machine described next to them:
    with oneDNN off (what limits the small cells);
 2. ``notebooks``: the execution time of every chapter's answer key, and of the whole book build;
 3. ``grading``: seconds per submission for plain ``nbgrader autograde`` and for
-   ``lstm-course grade`` with one and two jobs;
+   ``lstm-course grade --full`` (every cell, as nbgrader: what isolation costs) with one and two jobs;
 4. ``scale`` (:mod:`lstm_course.instructor.perf.scale`): fast against ``--full`` grading for every
    chapter, the throughput of 1 and 2 local Dask workers, and a projection for large classes.
 
@@ -250,7 +250,7 @@ def time_book_build(root: Path) -> float | None:
 
 
 def bench_grading(root: Path, quick: bool, chapter: str = "ch01_rnn") -> list[dict]:
-    """Table 3: seconds per submission, plain nbgrader against ``lstm-course grade``.
+    """Table 3: seconds per submission, plain nbgrader against ``lstm-course grade --full``.
 
     The class is copies of the chapter's answer key (full marks expected from every run),
     graded in two rounds of half the class each, the second in the opposite order (``--jobs 2``,

@@ -79,8 +79,12 @@ def measure_grading(
     limits: Limits | None = None,
     work: Path | None = None,
     log: Callable[[str], None] = lambda message: None,
+    run_all: bool = True,
 ) -> dict:
     """Time ``lstm-course grade`` at each of ``jobs`` (in that order) and plain nbgrader.
+
+    ``lstm-course grade`` runs every cell (``--full``, ``run_all``), as plain nbgrader does: the
+    difference is then what isolation costs (fast grading is the scale part's measurement).
 
     Plain ``nbgrader autograde`` runs last, or first with ``baseline_first``: a caller that
     measures twice in opposite orders evens out a machine that gets faster or slower meanwhile.
@@ -100,7 +104,7 @@ def measure_grading(
         def run_grade(j: int) -> None:
             course = course_copy(root, chapter, base / f"course-jobs{j}")
             run = grade(chapter, Path(submissions), out=base / f"out-jobs{j}", jobs=j,
-                        limits=limits, root=course, log=log)
+                        limits=limits, root=course, log=log, run_all=run_all)
             report["grade"][j] = {
                 "seconds": run.seconds,
                 "per_submission": run.seconds / n,

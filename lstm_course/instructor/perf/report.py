@@ -276,8 +276,7 @@ def limits_markdown(results: dict) -> str:
             detail = ""
             if start is not None:
                 detail = (f" Of its {ours['seconds_per_submission']:.2f} s, starting the sandboxed "
-                          f"kernel (which imports NumPy and PyTorch for the test guard before the "
-                          f"first cell) took {start:.2f} s and running the cells {cells:.2f} s.")
+                          f"kernel took {start:.2f} s and running the cells {cells:.2f} s.")
             out.append(f"* {name}: measured {t['measured']:.2f}×, "
                        f"{ours['seconds_per_submission'] - plain:.2f} s more per submission than "
                        f"plain nbgrader's {plain:.2f} s.{detail}")

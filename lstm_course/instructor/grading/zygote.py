@@ -167,7 +167,11 @@ def serve(listener: socket.socket, stop: int) -> None:
             conns[conn] += chunk
             while b"\n" in conns[conn]:
                 line, conns[conn] = conns[conn].split(b"\n", 1)
-                message = json.loads(line)
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    _send(conn, {"error": "the request is not JSON"})
+                    continue
                 if "spec" in message and conn not in kernels:
                     try:
                         kernels[conn] = _fork_kernel(message)

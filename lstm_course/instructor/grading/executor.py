@@ -36,6 +36,7 @@ from lstm_course.instructor.grading.sandbox import (
     SandboxKernelManager,
     SandboxSpec,
     matplotlib_font_cache,
+    seed_matplotlib_config,
 )
 
 GUARD_STARTUP = """\
@@ -122,11 +123,7 @@ class SandboxedExecute(Execute):
             ipython_dir = run_dir / "ipython"
             startup = ipython_dir / "profile_default" / "startup"
             startup.mkdir(parents=True, exist_ok=True)
-            (run_dir / "home").mkdir(exist_ok=True)
-            if fonts := matplotlib_font_cache():
-                mpl_dir = run_dir / "home" / MPL_CONFIG
-                mpl_dir.mkdir(parents=True, exist_ok=True)
-                (mpl_dir / fonts[0]).write_text(fonts[1])
+            seed_matplotlib_config(run_dir / "home")
             (run_dir / "guard.json").write_text(json.dumps(guard_config))
             (startup / "00-lstm-course-guard.py").write_text(
                 GUARD_STARTUP.format(path=str(run_dir / "guard.json"))

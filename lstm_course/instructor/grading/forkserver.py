@@ -39,9 +39,63 @@ import threading
 import time
 import traceback
 
-CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+from lstm_course.instructor.grading.syscalls import CLONE_NEW
+
 #: What a fork runs, called with ``[spec]``: the worker (tests ask for a probe instead).
 WORKER_MAIN = "lstm_course.instructor.grading.worker:main"
+
+
+# -- forks (also the zygote's: zygote.py) -----------------------------------------------------
+def fork_running(child, *args) -> int:
+    """Fork; the child runs ``child(*args)`` and exits with what it returns (70, its traceback on
+    its standard error, if it raises), never returning into the caller's code."""
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            code = child(*args)
+        except BaseException:  # noqa: BLE001 - report and die, never return into the caller's loop
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    return pid
+
+
+def redirect_stdio(log: int) -> None:
+    """Standard output and error to ``log`` (a descriptor), input from /dev/null, and new
+    ``sys.stdout`` and ``sys.stderr`` on them, whatever they were in the process that forked."""
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+
+
+def unshare_and_fork(flags: int) -> int | None:
+    """What ``unshare --fork --kill-child`` does: new namespaces (``flags``, ``CLONE_NEW*``), then
+    a fork. The child (returns None) is PID 1 of the new PID namespace and dies with this process;
+    this process (returns the child's exit status) waits for it."""
+    from lstm_course.instructor.grading.launcher import libc
+    from lstm_course.instructor.grading.sandbox import _set_parent_death_signal
+
+    if libc.unshare(flags) != 0:
+        raise OSError(f"unshare: {os.strerror(ctypes.get_errno())}")
+    pid = os.fork()
+    if pid == 0:
+        _set_parent_death_signal()  # unshare's --kill-child
+        return None
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status) & 0xFF
+        except InterruptedError:
+            continue
 
 
 # -- the server (its own process) ------------------------------------------------------------
@@ -54,25 +108,14 @@ def _become_pid_1() -> int | None:
         MS_NOSUID,
         MS_PRIVATE,
         MS_REC,
-        libc,
         mount,
     )
-    from lstm_course.instructor.grading.sandbox import _set_parent_death_signal
 
-    if libc.unshare(CLONE_NEWNS | CLONE_NEWPID) != 0:
-        raise OSError(f"unshare: {os.strerror(ctypes.get_errno())}")
-    mount("none", "/", None, MS_REC | MS_PRIVATE)
-    pid = os.fork()
-    if pid == 0:
-        _set_parent_death_signal()  # unshare's --kill-child
+    status = unshare_and_fork(CLONE_NEW["CLONE_NEWNS"] | CLONE_NEW["CLONE_NEWPID"])
+    if status is None:
+        mount("none", "/", None, MS_REC | MS_PRIVATE)
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        return None
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            return os.waitstatus_to_exitcode(status) & 0xFF
-        except InterruptedError:
-            continue
+    return status
 
 
 def _worker_child(request: dict, keep_out: list[int]) -> int:
@@ -87,16 +130,8 @@ def _worker_child(request: dict, keep_out: list[int]) -> int:
         cgroup.join(request["procs"])
     _set_parent_death_signal()
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
+    redirect_stdio(log)  # whatever they were in the server (a runner's, if forked from it)
     os.close(log)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    # whatever sys.stdout and sys.stderr were in the server (a runner's, when it forked the
-    # server from itself), the worker's go to its log
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     if request.get("pidns"):
         status = _become_pid_1()
         if status is not None:
@@ -104,23 +139,6 @@ def _worker_child(request: dict, keep_out: list[int]) -> int:
     worker._STARTED = time.time()
     module, _, name = request.get("main", WORKER_MAIN).partition(":")
     return getattr(importlib.import_module(module), name)([request["spec"]])
-
-
-def _fork_worker(request: dict, keep_out: list[int]) -> int:
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            code = _worker_child(request, keep_out)
-        except BaseException:  # noqa: BLE001 - report and die, never return into the server's loop
-            traceback.print_exc()
-        finally:
-            try:
-                sys.stdout.flush()
-                sys.stderr.flush()
-            finally:
-                os._exit(code)
-    return pid
 
 
 def serve(inp: int, out: int) -> None:
@@ -151,7 +169,7 @@ def serve(inp: int, out: int) -> None:
                 line, buffer = buffer.split(b"\n", 1)
                 request = json.loads(line)
                 try:
-                    pid = _fork_worker(request, [inp, out])
+                    pid = fork_running(_worker_child, request, [inp, out])
                 except OSError as err:
                     send({"id": request["id"], "error": f"could not start the worker: {err}"})
                     continue

@@ -234,6 +234,15 @@ def matplotlib_font_cache() -> tuple[str, str] | None:
         return None
 
 
+def seed_matplotlib_config(home: Path) -> None:
+    """Matplotlib's config folder in ``home`` (an unsandboxed kernel's, or the zygote's), with
+    the grader's font list (:func:`matplotlib_font_cache`) in it."""
+    folder = home / MPL_CONFIG
+    folder.mkdir(parents=True, exist_ok=True)
+    if fonts := matplotlib_font_cache():
+        (folder / fonts[0]).write_text(fonts[1])
+
+
 @dataclasses.dataclass
 class SandboxSpec:
     """Everything the launcher needs for one kernel."""

@@ -33,7 +33,6 @@ with the part of :class:`subprocess.Popen` that jupyter_client uses.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import select
@@ -42,15 +41,18 @@ import socket
 import subprocess
 import sys
 import time
-import traceback
 
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+from lstm_course.instructor.grading.forkserver import fork_running, redirect_stdio, unshare_and_fork
+from lstm_course.instructor.grading.syscalls import CLONE_NEW
+
 #: What the zygote imports once for every kernel, before the libraries the chapter imports (which
 #: the grader names on its command line: ``guard_config``'s list without the course's own modules:
 #: those must be imported by the kernel, as ``lstm_course.teach.checks`` hooks into the running
 #: IPython shell when it is imported).
 PRELOAD = ("numpy", "torch", "torch.nn", "ipykernel.kernelapp", "ipykernel.ipkernel", "IPython")
+#: The kernel's new namespaces (as ``unshare --mount --net --pid --ipc --uts`` gives them).
+NAMESPACES = (CLONE_NEW["CLONE_NEWNS"] | CLONE_NEW["CLONE_NEWNET"] | CLONE_NEW["CLONE_NEWPID"]
+              | CLONE_NEW["CLONE_NEWIPC"] | CLONE_NEW["CLONE_NEWUTS"])
 #: The matplotlib backend ipykernel sets (``MPLBACKEND``) before a notebook imports matplotlib.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 #: How a kernel's command line starts (SandboxKernelManager's kernel spec); the rest are its arguments.
@@ -84,57 +86,26 @@ def _kernel_child(request: dict, log: int) -> int:
     """In the zygote's fork: set the process up as the module docstring says; PID 1 runs the
     launcher, and this process waits for it."""
     from lstm_course.instructor.grading import cgroup, launcher
+    from lstm_course.instructor.grading.sandbox import _set_parent_death_signal
 
-    def _set_parent_death_signal() -> None:
-        launcher.libc.prctl(launcher.PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
+    redirect_stdio(log)
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     os.setsid()
     if request.get("procs"):
         cgroup.join(request["procs"])
     _set_parent_death_signal()
-    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-    if launcher.libc.unshare(flags) != 0:
-        raise OSError(f"unshare: {os.strerror(ctypes.get_errno())}")
-    pid = os.fork()
-    if pid == 0:
-        _set_parent_death_signal()  # unshare's --kill-child
+    status = unshare_and_fork(NAMESPACES)
+    if status is None:
         launcher.main(request["spec"], start=_start_kernel)  # never returns
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            return os.waitstatus_to_exitcode(status) & 0xFF
-        except InterruptedError:
-            continue
+    return status
 
 
 def _fork_kernel(request: dict) -> int:
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        pid = os.fork()
-    except OSError:
+        return fork_running(_kernel_child, request, log)
+    finally:
         os.close(log)
-        raise
-    if pid == 0:
-        code = 70
-        try:
-            code = _kernel_child(request, log)
-        except BaseException:  # noqa: BLE001 - report and die, never return into the zygote's loop
-            traceback.print_exc()
-        finally:
-            try:
-                sys.stdout.flush()
-                sys.stderr.flush()
-            finally:
-                os._exit(code)
-    os.close(log)
-    return pid
 
 
 def _send(conn: socket.socket, message: dict) -> None:
@@ -266,12 +237,10 @@ class Zygote:
         matplotlib as a kernel does: with ipykernel's inline backend, and the grader's font list
         at hand."""
         from lstm_course.instructor.grading.notebook import guard_config
-        from lstm_course.instructor.grading.sandbox import MPL_CONFIG, kernel_env, matplotlib_font_cache
+        from lstm_course.instructor.grading.sandbox import kernel_env, seed_matplotlib_config
 
         home = scratch / "zygote-home"
-        (home / MPL_CONFIG).mkdir(parents=True)
-        if fonts := matplotlib_font_cache():
-            (home / MPL_CONFIG / fonts[0]).write_text(fonts[1])
+        seed_matplotlib_config(home)
         env = kernel_env(str(home), str(scratch), {"MPLBACKEND": INLINE_BACKEND})
         libraries = [m for m in guard_config(source)["modules"] if m.split(".")[0] != "lstm_course"]
         return cls(str(scratch / "zygote.sock"), str(scratch / "zygote.log"), env, libraries)
